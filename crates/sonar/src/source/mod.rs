@@ -1,0 +1,54 @@
+//! Alert sources: where alerts come from. The Wazuh indexer (OpenSearch REST, paged with
+//! point-in-time + `search_after`) in production, local JSON files in debug mode. Both hand
+//! alerts to the consumer page by page, so memory does not grow with the number of alerts.
+
+use chrono::{DateTime, Utc};
+
+/// One alert: the JSON object Wazuh stores as a document's `_source`.
+pub type Alert = serde_json::Map<String, serde_json::Value>;
+
+/// A half-open time range `[start, end)` in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// First instant included.
+    pub start: DateTime<Utc>,
+    /// First instant excluded.
+    pub end: DateTime<Utc>,
+}
+
+/// What to fetch: a time range on a timestamp field, the fields a scenario needs, and an
+/// optional OpenSearch query fragment that every alert must match.
+#[derive(Debug, Clone)]
+pub struct AlertQuery {
+    /// The time range to read.
+    pub range: TimeRange,
+    /// The alert field holding the event time (Wazuh 4.x: `timestamp`).
+    pub timestamp_field: String,
+    /// Dotted field paths to fetch (`_source` filtering); empty means every field.
+    pub fields: Vec<String>,
+    /// Optional query fragment placed in `bool.must` (the scenario's `alert_filter`).
+    pub alert_filter: Option<serde_json::Value>,
+}
+
+/// Counts a source reports once a stream ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Alerts handed to the consumer.
+    pub alerts: u64,
+    /// Pages (requests or files) read.
+    pub pages: u64,
+    /// Records that were not alerts (not a JSON object, unparsable line) and were skipped.
+    pub skipped: u64,
+    /// The first skipped record's problem, for the run's one summary line.
+    pub first_skip_reason: Option<String>,
+}
+
+/// A producer of alerts for a query, streamed page by page in time order.
+pub trait AlertSource {
+    /// Calls `on_page` with each page of alerts in `query.range`, oldest first.
+    fn stream(
+        &mut self,
+        query: &AlertQuery,
+        on_page: &mut dyn FnMut(Vec<Alert>) -> Result<(), crate::Error>,
+    ) -> Result<StreamStats, crate::Error>;
+}
