@@ -27,5 +27,54 @@ pub enum Error {
     // ---- source (alerts in) ------------------------------------------------------------
     // ---- features ----------------------------------------------------------------------
     // ---- sink (anomalies out) ----------------------------------------------------------
+    /// Some anomaly documents could not be written, even after retries.
+    #[error(
+        "{failed} of {submitted} anomaly documents were not written to {destination}; first: \
+         {first_id} (HTTP {first_status}: {first_reason}); re-run detection to retry them \
+         (ids are deterministic, so nothing is duplicated)"
+    )]
+    SinkItemsFailed {
+        /// Index, data stream or file.
+        destination: String,
+        /// Documents that failed.
+        failed: usize,
+        /// Documents submitted.
+        submitted: usize,
+        /// `_id` of the first failed document.
+        first_id: String,
+        /// Its HTTP status.
+        first_status: u16,
+        /// The server's reason.
+        first_reason: String,
+    },
+    /// The indexer refused a whole write request (template, policy or `_bulk`).
+    #[error("{request} for {destination} was refused with HTTP {status}: {body}")]
+    SinkRejected {
+        /// Index, data stream or template concerned.
+        destination: String,
+        /// What was sent (`_bulk`, `PUT /_index_template/...`).
+        request: String,
+        /// HTTP status.
+        status: u16,
+        /// Start of the response body.
+        body: String,
+    },
+    /// The indexer's answer to a write could not be understood.
+    #[error("unexpected answer from the indexer for {destination}: {message}")]
+    SinkBadResponse {
+        /// Index or data stream concerned.
+        destination: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A sink was pointed at an index it must never write to (the production alert indices).
+    #[error(
+        "refusing to write anomaly documents to `{index}`: it matches the Wazuh alert indices \
+         (wazuh-alerts-*); set wazuh.anomalies_index to another name"
+    )]
+    SinkForbiddenIndex {
+        /// The refused index name.
+        index: String,
+    },
     // ---- config and scenarios ----------------------------------------------------------
 }

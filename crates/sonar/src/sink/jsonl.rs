@@ -1,0 +1,138 @@
+//! Debug mode's sink: anomaly documents appended to a local JSONL file, one document a line,
+//! so a debug run persists everything it found and sends nothing anywhere (SPEC §4).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::inspect::{Body, Method, Verdict, WriteInspector, WriteRequest};
+use super::{AnomalyDocument, AnomalySink, WriteReport};
+use crate::Error;
+
+/// Appends anomaly documents to a JSONL file (created with its directory if missing).
+#[derive(Debug)]
+pub struct JsonlSink {
+    path: PathBuf,
+    inspector: WriteInspector,
+}
+
+impl JsonlSink {
+    /// A sink appending to `path`; every append goes through `inspector` first.
+    pub fn new(path: impl Into<PathBuf>, inspector: WriteInspector) -> Self {
+        JsonlSink {
+            path: path.into(),
+            inspector,
+        }
+    }
+
+    /// The file documents are appended to (print it so the user can find them).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The inspector, e.g. to list the payload files written.
+    pub fn inspector(&self) -> &WriteInspector {
+        &self.inspector
+    }
+}
+
+impl AnomalySink for JsonlSink {
+    fn write(&mut self, docs: &[AnomalyDocument]) -> Result<WriteReport, Error> {
+        let mut report = WriteReport::new(self.path.display().to_string());
+        report.submitted = docs.len();
+        if docs.is_empty() {
+            return Ok(report);
+        }
+        let request = WriteRequest {
+            kind: "jsonl",
+            method: Method::Post,
+            target: self.path.display().to_string(),
+            body: Body::Ndjson(docs.iter().map(|d| d.body.clone()).collect()),
+        };
+        if self.inspector.inspect(&request, "file://", &[])? == Verdict::Skip {
+            report.skipped_dry_run = docs.len();
+            return Ok(report);
+        }
+        let io_err = |action: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source: std::io::Error| Error::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io_err("creating directory", parent))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err("opening", &self.path))?;
+        // One write of the whole batch keeps lines whole even if another process appends.
+        file.write_all(request.body.to_text().as_bytes())
+            .map_err(io_err("appending to", &self.path))?;
+        report.written = docs.len();
+        Ok(report)
+    }
+
+    fn destination(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::inspect::WriteOptions;
+    use serde_json::{json, Value};
+
+    fn doc(id: &str, score: f64) -> AnomalyDocument {
+        AnomalyDocument {
+            id: id.into(),
+            body: json!({"anomaly_score": score}),
+        }
+    }
+
+    fn lines(path: &Path) -> Vec<Value> {
+        std::fs::read_to_string(path)
+            .expect("read")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect()
+    }
+
+    #[test]
+    fn appends_one_line_per_document_across_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out/anomalies.jsonl");
+        let mut sink = JsonlSink::new(&path, WriteInspector::new(WriteOptions::default()));
+        let r1 = sink
+            .write(&[doc("a", 0.5), doc("b", 0.75)])
+            .expect("write 1");
+        let r2 = sink.write(&[doc("c", 1.0)]).expect("write 2");
+        assert_eq!((r1.written, r2.written), (2, 1));
+        assert_eq!(r1.destination, path.display().to_string());
+        assert_eq!(
+            lines(&path),
+            [
+                json!({"anomaly_score": 0.5}),
+                json!({"anomaly_score": 0.75}),
+                json!({"anomaly_score": 1.0})
+            ]
+        );
+    }
+
+    #[test]
+    fn dry_run_writes_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("anomalies.jsonl");
+        let inspector = WriteInspector::new(WriteOptions {
+            dry_run: true,
+            ..WriteOptions::default()
+        });
+        let mut sink = JsonlSink::new(&path, inspector);
+        let report = sink.write(&[doc("a", 0.5)]).expect("write");
+        assert_eq!(report.skipped_dry_run, 1);
+        assert!(!path.exists());
+    }
+}
