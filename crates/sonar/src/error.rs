@@ -25,7 +25,52 @@ pub enum Error {
     #[error(transparent)]
     Engine(#[from] sonar_mvad::MvadError),
     // ---- source (alerts in) ------------------------------------------------------------
+    // local files
+    /// A local alert file or directory (debug mode) does not exist.
+    #[error("local alert path {path} does not exist: check `debug.data_dir` and the data file names")]
+    LocalPathMissing {
+        /// The path that was looked for.
+        path: PathBuf,
+    },
+    /// A local alert directory holds no `*.json` or `*.ndjson` file.
+    #[error("local alert directory {path} holds no *.json or *.ndjson file")]
+    LocalNoFiles {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A local alert file is not valid JSON (NDJSON lines that fail are skipped and counted instead).
+    #[error("{path}: line {line}, column {column}: not valid JSON: {problem}")]
+    LocalJson {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// The parser's description.
+        problem: String,
+    },
     // ---- features ----------------------------------------------------------------------
+    /// A feature setting is unusable (zero bucket width, empty field path...).
+    #[error("feature setting `{key}`: {problem}")]
+    FeatureSetting {
+        /// The setting (`bucket_minutes`, `numeric_fields[2]`, ...).
+        key: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// The time range cannot be cut into buckets (empty, reversed or too many buckets).
+    #[error("cannot build a feature grid for {start} .. {end} with {bucket_minutes}-minute buckets: {problem}")]
+    FeatureGrid {
+        /// Range start (RFC 3339).
+        start: String,
+        /// Range end (RFC 3339).
+        end: String,
+        /// Bucket width in minutes.
+        bucket_minutes: u32,
+        /// What is wrong.
+        problem: String,
+    },
     // ---- sink (anomalies out) ----------------------------------------------------------
     /// Some anomaly documents could not be written, even after retries.
     #[error(

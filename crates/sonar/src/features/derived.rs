@@ -1,0 +1,237 @@
+//! The 13 derived flags of the original (reference/sonar_original.md §5.2), same names, same
+//! order, same thresholds. Each is 1 or 0 per alert; the bucket value is the fraction of the
+//! bucket's alerts with the flag set.
+//!
+//! Made robust where the original crashed or guessed: `rule.level` and the resource values may
+//! be numbers or numeric strings (anything else counts as "not set"); `rule.groups` may be a
+//! list (exact membership, non-string elements ignored) or a string, read as a comma-separated
+//! list (the original did substring matching on strings).
+
+use serde_json::Value;
+
+use crate::source::Alert;
+
+/// Column names of the derived flags, in column order.
+pub const DERIVED_NAMES: [&str; 13] = [
+    "is_auth_failure",
+    "is_auth_success",
+    "is_brute_force",
+    "is_privilege_event",
+    "is_high_severity",
+    "is_critical_severity",
+    "is_ssh_event",
+    "is_windows_logon",
+    "is_cpu_high",
+    "is_cpu_critical",
+    "is_memory_high",
+    "is_memory_critical",
+    "is_high_load",
+];
+
+const AUTH_FAILURE: u16 = 1 << 0;
+const AUTH_SUCCESS: u16 = 1 << 1;
+const BRUTE_FORCE: u16 = 1 << 2;
+const PRIVILEGE: u16 = 1 << 3;
+const HIGH_SEVERITY: u16 = 1 << 4;
+const CRITICAL_SEVERITY: u16 = 1 << 5;
+const SSH: u16 = 1 << 6;
+const WINDOWS_LOGON: u16 = 1 << 7;
+const CPU_HIGH: u16 = 1 << 8;
+const CPU_CRITICAL: u16 = 1 << 9;
+const MEMORY_HIGH: u16 = 1 << 10;
+const MEMORY_CRITICAL: u16 = 1 << 11;
+const HIGH_LOAD: u16 = 1 << 12;
+
+/// The flags an alert sets, bit `i` for `DERIVED_NAMES[i]`.
+pub fn derived_flags(alert: &Alert) -> u16 {
+    let mut flags = 0;
+    if let Some(Value::Object(rule)) = alert.get("rule") {
+        match rule.get("groups") {
+            Some(Value::Array(groups)) => {
+                for group in groups {
+                    if let Value::String(g) = group {
+                        flags |= group_flags(g);
+                    }
+                }
+            }
+            Some(Value::String(groups)) => {
+                for g in groups.split(',') {
+                    flags |= group_flags(g.trim());
+                }
+            }
+            _ => {}
+        }
+        if let Some(level) = number(rule.get("level")) {
+            if level >= 10.0 {
+                flags |= HIGH_SEVERITY;
+            }
+            if level >= 12.0 {
+                flags |= CRITICAL_SEVERITY;
+            }
+        }
+    }
+    if let Some(Value::Object(data)) = alert.get("data") {
+        if let Some(cpu) = number(data.get("cpu_usage_%")) {
+            flags |= threshold(cpu, 80.0, CPU_HIGH) | threshold(cpu, 95.0, CPU_CRITICAL);
+        }
+        if let Some(memory) = number(data.get("memory_usage_%")) {
+            flags |=
+                threshold(memory, 80.0, MEMORY_HIGH) | threshold(memory, 95.0, MEMORY_CRITICAL);
+        }
+        if let Some(load) = number(data.get("1min_loadAverage")) {
+            flags |= threshold(load, 4.0, HIGH_LOAD);
+        }
+    }
+    flags
+}
+
+fn threshold(value: f64, at_least: f64, flag: u16) -> u16 {
+    if value >= at_least {
+        flag
+    } else {
+        0
+    }
+}
+
+/// A number or numeric string; NaN never passes a `>=` test, so it needs no special case.
+fn number(value: Option<&Value>) -> Option<f64> {
+    match super::value::numeric(value) {
+        super::value::Numeric::Value(x) => Some(x),
+        _ => None,
+    }
+}
+
+fn group_flags(group: &str) -> u16 {
+    match group {
+        "failed_login" | "authentication_failed" | "invalid_login" => AUTH_FAILURE,
+        "authentication_success" | "session_opened" => AUTH_SUCCESS,
+        "brute_force" => BRUTE_FORCE,
+        "sudo" | "su" | "privilege_escalation" | "account_changed" => PRIVILEGE,
+        "ssh" | "sshd" => SSH,
+        "windows_logon" | "windows" | "win_logon" => WINDOWS_LOGON,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// `expected` lists the names of the flags that must be set, and no others.
+    fn check(alert: Value, expected: &[&str]) {
+        let flags = derived_flags(alert.as_object().expect("test alerts are objects"));
+        let set: Vec<&str> = DERIVED_NAMES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| flags & (1 << i) != 0)
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(set, expected, "{alert}");
+    }
+
+    #[test]
+    fn group_rules() {
+        check(
+            json!({"rule": {"groups": ["failed_login"]}}),
+            &["is_auth_failure"],
+        );
+        check(
+            json!({"rule": {"groups": ["authentication_failed"]}}),
+            &["is_auth_failure"],
+        );
+        check(
+            json!({"rule": {"groups": ["invalid_login"]}}),
+            &["is_auth_failure"],
+        );
+        check(
+            json!({"rule": {"groups": ["authentication_success"]}}),
+            &["is_auth_success"],
+        );
+        check(
+            json!({"rule": {"groups": ["session_opened"]}}),
+            &["is_auth_success"],
+        );
+        check(
+            json!({"rule": {"groups": ["brute_force"]}}),
+            &["is_brute_force"],
+        );
+        for g in ["sudo", "su", "privilege_escalation", "account_changed"] {
+            check(json!({"rule": {"groups": [g]}}), &["is_privilege_event"]);
+        }
+        check(json!({"rule": {"groups": ["sshd"]}}), &["is_ssh_event"]);
+        check(json!({"rule": {"groups": ["ssh"]}}), &["is_ssh_event"]);
+        for g in ["windows_logon", "windows", "win_logon"] {
+            check(json!({"rule": {"groups": [g]}}), &["is_windows_logon"]);
+        }
+        check(
+            json!({"rule": {"groups": ["authentication", "failed_login", "brute_force", "sshd"]}}),
+            &["is_auth_failure", "is_brute_force", "is_ssh_event"],
+        );
+        // Exact membership: no substring matching, case-sensitive, odd elements ignored.
+        check(
+            json!({"rule": {"groups": ["sshd_extra", "SSH", 3, null, ["ssh"]]}}),
+            &[],
+        );
+        // A string is a comma-separated list.
+        check(
+            json!({"rule": {"groups": "syslog, sshd,failed_login"}}),
+            &["is_auth_failure", "is_ssh_event"],
+        );
+        check(json!({"rule": {"groups": {"ssh": true}}}), &[]);
+        check(json!({"rule": "ssh"}), &[]);
+    }
+
+    #[test]
+    fn level_rules() {
+        check(json!({"rule": {"level": 9}}), &[]);
+        check(json!({"rule": {"level": 10}}), &["is_high_severity"]);
+        check(json!({"rule": {"level": 11.9}}), &["is_high_severity"]);
+        check(
+            json!({"rule": {"level": 12}}),
+            &["is_high_severity", "is_critical_severity"],
+        );
+        check(
+            json!({"rule": {"level": "12"}}),
+            &["is_high_severity", "is_critical_severity"],
+        );
+        check(json!({"rule": {"level": "high"}}), &[]);
+        check(json!({"rule": {"level": [12]}}), &[]);
+        check(json!({"rule": {"level": null}}), &[]);
+    }
+
+    #[test]
+    fn resource_rules() {
+        check(json!({"data": {"cpu_usage_%": 90}}), &["is_cpu_high"]);
+        check(json!({"data": {"cpu_usage_%": 50}}), &[]);
+        check(json!({"data": {"cpu_usage_%": 80}}), &["is_cpu_high"]);
+        check(
+            json!({"data": {"cpu_usage_%": 97}}),
+            &["is_cpu_high", "is_cpu_critical"],
+        );
+        check(
+            json!({"data": {"cpu_usage_%": "95.0"}}),
+            &["is_cpu_high", "is_cpu_critical"],
+        );
+        check(json!({"data": {"memory_usage_%": 85}}), &["is_memory_high"]);
+        check(
+            json!({"data": {"memory_usage_%": "96"}}),
+            &["is_memory_high", "is_memory_critical"],
+        );
+        check(
+            json!({"data": {"1min_loadAverage": 5.0}}),
+            &["is_high_load"],
+        );
+        check(
+            json!({"data": {"1min_loadAverage": "4"}}),
+            &["is_high_load"],
+        );
+        check(json!({"data": {"1min_loadAverage": 1.5}}), &[]);
+        check(
+            json!({"data": {"cpu_usage_%": "NaN", "memory_usage_%": "inf"}}),
+            &[],
+        );
+        check(json!({"data": "cpu_usage_%=99"}), &[]);
+        check(json!({}), &[]);
+    }
+}
