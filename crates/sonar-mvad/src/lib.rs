@@ -2,8 +2,25 @@
 //! `time-series-anomaly-detector` 0.4.0 (an MTAD-GAT derivative), on burn's `flex` CPU backend.
 //!
 //! It knows nothing of alerts, HTTP or YAML: it takes a numeric [`Frame`] (row labels and
-//! named columns) plus parameters, and returns per-row results.
+//! named columns) plus [`MvadParams`], and returns per-row results.
 
 mod error;
+mod frame;
+pub mod net;
+mod params;
+pub mod preprocess;
+pub mod weights;
 
 pub use error::{MvadError, Result};
+pub use frame::Frame;
+pub use params::{FillMethod, MvadParams, TrainingRules, WindowSizes, MIN_SLIDING_WINDOW};
+mod model;
+pub mod score;
+mod train;
+
+pub use model::{
+    model_files, ModelMeta, MvadModel, PredictOptions, TrainingSummary, META_FILE, MODEL_FORMAT,
+    MODEL_FORMAT_VERSION, WEIGHTS_FILE,
+};
+pub use score::{Contribution, CorrelationChanges, RowResult, ThresholdRule};
+pub use train::{data_needs, fit, DataNeeds, EpochReport, TrainObserver};

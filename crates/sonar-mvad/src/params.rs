@@ -1,0 +1,401 @@
+//! Parameters of the detector, validated once.
+//!
+//! The names and defaults are the reference library's (`MultiADConfig` plus the three keys it
+//! consumes before filtering: `sliding_window`, `fill_na_method`, `fill_na_value`). Unlike the
+//! reference, unknown keys are an error instead of being dropped silently.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MvadError, Result};
+
+/// How missing values (NaN) are filled before anything else happens (reference §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "method", content = "value")]
+pub enum FillMethod {
+    /// Forward fill, then backward fill for leading gaps.
+    Previous,
+    /// Backward fill, then forward fill for trailing gaps.
+    Subsequent,
+    /// Linear interpolation by row position, flat extrapolation at both ends (the default).
+    #[default]
+    Linear,
+    /// Every missing value becomes 0.
+    Zero,
+    /// Every missing value becomes the given number.
+    Fixed(f64),
+}
+
+impl FillMethod {
+    /// Parses the reference's method names (case-sensitive, as the reference), with `value`
+    /// used only by `Fixed`.
+    pub fn parse(name: &str, value: f64) -> Result<Self> {
+        Ok(match name {
+            "Previous" => Self::Previous,
+            "Subsequent" => Self::Subsequent,
+            "Linear" => Self::Linear,
+            "Zero" => Self::Zero,
+            "Fixed" => Self::Fixed(value),
+            other => {
+                return Err(MvadError::InvalidParam {
+                    name: "fill_na_method",
+                    problem: format!(
+                        "`{other}` is not one of Previous, Subsequent, Linear, Zero, Fixed"
+                    ),
+                })
+            }
+        })
+    }
+
+    /// The reference's name of the method.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Previous => "Previous",
+            Self::Subsequent => "Subsequent",
+            Self::Linear => "Linear",
+            Self::Zero => "Zero",
+            Self::Fixed(_) => "Fixed",
+        }
+    }
+}
+
+/// The window sizes derived from `sliding_window`: the model's input length `W` and the
+/// number of past scores `TW` the local threshold looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowSizes {
+    /// Rows in one model input window (`input_size`).
+    pub input: usize,
+    /// Scores in the local-threshold window (`threshold_window`).
+    pub threshold: usize,
+}
+
+impl WindowSizes {
+    /// Rows needed to report one scored row: `W + TW`.
+    pub fn min_score_rows(&self) -> usize {
+        self.input + self.threshold
+    }
+}
+
+/// Training-time behaviours that change results and so are switchable. The reference's
+/// behaviour is [`TrainingRules::reference`]; SONAR's default fixes its flaws.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRules {
+    /// Keep a partial last batch (the reference drops it, so fewer than `batch_size` training
+    /// windows means no optimizer step at all: flaw F1).
+    pub keep_partial_batch: bool,
+    /// Stop when the validation loss has not improved for this many epochs (`None`: run all
+    /// epochs, as the reference).
+    pub early_stopping_patience: Option<usize>,
+    /// At most this many validation windows per epoch, evenly spread (`None`: every window,
+    /// as the reference).
+    pub max_validation_windows: Option<usize>,
+}
+
+impl TrainingRules {
+    /// Exactly the reference's rules.
+    pub fn reference() -> Self {
+        Self {
+            keep_partial_batch: false,
+            early_stopping_patience: None,
+            max_validation_windows: None,
+        }
+    }
+}
+
+impl Default for TrainingRules {
+    fn default() -> Self {
+        Self {
+            keep_partial_batch: true,
+            early_stopping_patience: Some(10),
+            max_validation_windows: Some(2048),
+        }
+    }
+}
+
+/// All parameters of fitting and scoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MvadParams {
+    /// `sliding_window`: `W = sw / 2`, `TW = min(200, sw − W)`. `None` gives the reference's
+    /// defaults `W = 200`, `TW = 200`.
+    pub sliding_window: Option<usize>,
+    /// Missing-value filling.
+    pub fill: FillMethod,
+    /// Training epochs (an upper bound when early stopping is on).
+    pub epochs: usize,
+    /// Windows per optimizer step.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Seed of every random draw of training (initialisation, shuffling, noise, dropout).
+    pub seed: u64,
+    /// Stride between training windows.
+    pub interval: usize,
+    /// Quantile of the training scores that becomes the model threshold.
+    pub level: f64,
+    /// Weight of the VAE loss.
+    pub beta: f64,
+    /// Share of rows used for training (chronologically first).
+    pub train_ratio: f64,
+    /// Share of rows used for validation (right after the training rows).
+    pub val_ratio: f64,
+    /// Compute device (`cpu`; a GPU needs the `gpu` cargo feature).
+    pub device: String,
+    /// Switchable training behaviours.
+    pub rules: TrainingRules,
+}
+
+impl Default for MvadParams {
+    fn default() -> Self {
+        Self {
+            sliding_window: None,
+            fill: FillMethod::Linear,
+            epochs: 100,
+            batch_size: 128,
+            lr: 1e-3,
+            seed: 42,
+            interval: 10,
+            level: 0.8,
+            beta: 1.0,
+            train_ratio: 0.8,
+            val_ratio: 0.1,
+            device: "cpu".to_string(),
+            rules: TrainingRules::default(),
+        }
+    }
+}
+
+/// Smallest accepted `sliding_window`: below it the model window (`sw / 2`) is shorter than
+/// the 7-point moving average and the reference crashes.
+pub const MIN_SLIDING_WINDOW: usize = 14;
+
+impl MvadParams {
+    /// The reference's defaults and rules (for conformance runs).
+    pub fn reference() -> Self {
+        Self {
+            rules: TrainingRules::reference(),
+            ..Self::default()
+        }
+    }
+
+    /// Window sizes derived from `sliding_window`.
+    pub fn windows(&self) -> WindowSizes {
+        match self.sliding_window {
+            None => WindowSizes {
+                input: 200,
+                threshold: 200,
+            },
+            Some(sw) => {
+                let input = sw / 2;
+                WindowSizes {
+                    input,
+                    threshold: 200.min(sw - input),
+                }
+            }
+        }
+    }
+
+    /// Checks every value; the error names the parameter and what is accepted.
+    pub fn validate(&self) -> Result<()> {
+        let bad =
+            |name: &'static str, problem: String| Err(MvadError::InvalidParam { name, problem });
+        if let Some(sw) = self.sliding_window {
+            if sw < MIN_SLIDING_WINDOW {
+                return bad(
+                    "sliding_window",
+                    format!("{sw} is too small: at least {MIN_SLIDING_WINDOW} (the model window sw/2 must cover the 7-point moving average)"),
+                );
+            }
+        }
+        if self.epochs == 0 {
+            return bad("epochs", "must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        if self.interval == 0 {
+            return bad("interval", "must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr", format!("{} is not a positive number", self.lr));
+        }
+        if !(self.level > 0.0 && self.level < 1.0) {
+            return bad("level", format!("{} is not in (0, 1)", self.level));
+        }
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            return bad(
+                "beta",
+                format!("{} is not a non-negative number", self.beta),
+            );
+        }
+        if !(self.train_ratio > 0.0
+            && self.val_ratio >= 0.0
+            && self.train_ratio + self.val_ratio <= 1.0)
+        {
+            return bad(
+                "train_ratio",
+                format!(
+                    "train_ratio {} and val_ratio {} must be positive and sum to at most 1",
+                    self.train_ratio, self.val_ratio
+                ),
+            );
+        }
+        if let FillMethod::Fixed(v) = self.fill {
+            if !v.is_finite() {
+                return bad("fill_na_value", format!("{v} is not a finite number"));
+            }
+        }
+        if self.rules.early_stopping_patience == Some(0) {
+            return bad(
+                "early_stopping_patience",
+                "must be at least 1 (or off)".into(),
+            );
+        }
+        if self.rules.max_validation_windows == Some(0) {
+            return bad(
+                "max_validation_windows",
+                "must be at least 1 (or off)".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Applies a reference-style parameter dictionary (`{"sliding_window": 200, "epochs": 5,
+    /// ...}`) on top of `self`. Unknown keys and wrong types are errors naming the key.
+    pub fn apply_json(mut self, params: &serde_json::Value) -> Result<Self> {
+        let obj = params.as_object().ok_or_else(|| MvadError::InvalidParam {
+            name: "params",
+            problem: "must be a mapping of parameter names to values".into(),
+        })?;
+        let mut fill_name = self.fill.name().to_string();
+        let mut fill_value = match self.fill {
+            FillMethod::Fixed(v) => v,
+            _ => 0.0,
+        };
+        for (key, value) in obj {
+            match key.as_str() {
+                "sliding_window" => self.sliding_window = Some(as_usize("sliding_window", value)?),
+                "fill_na_method" => {
+                    fill_name = value
+                        .as_str()
+                        .ok_or_else(|| type_error("fill_na_method", "a string", value))?
+                        .to_string()
+                }
+                "fill_na_value" => fill_value = as_f64("fill_na_value", value)?,
+                "epochs" => self.epochs = as_usize("epochs", value)?,
+                "batch_size" => self.batch_size = as_usize("batch_size", value)?,
+                "lr" => self.lr = as_f64("lr", value)?,
+                "seed" => self.seed = as_usize("seed", value)? as u64,
+                "interval" => self.interval = as_usize("interval", value)?,
+                "level" => self.level = as_f64("level", value)?,
+                "beta" => self.beta = as_f64("beta", value)?,
+                "train_ratio" => self.train_ratio = as_f64("train_ratio", value)?,
+                "val_ratio" => self.val_ratio = as_f64("val_ratio", value)?,
+                "device" => {
+                    self.device = value
+                        .as_str()
+                        .ok_or_else(|| type_error("device", "a string", value))?
+                        .to_string()
+                }
+                "horizon" => {
+                    if as_usize("horizon", value)? != 1 {
+                        return Err(MvadError::InvalidParam {
+                            name: "horizon",
+                            problem: "only 1 is supported (as in the reference)".into(),
+                        });
+                    }
+                }
+                "early_stopping_patience" => {
+                    self.rules.early_stopping_patience = match value {
+                        serde_json::Value::Null => None,
+                        v => Some(as_usize("early_stopping_patience", v)?),
+                    }
+                }
+                "max_validation_windows" => {
+                    self.rules.max_validation_windows = match value {
+                        serde_json::Value::Null => None,
+                        v => Some(as_usize("max_validation_windows", v)?),
+                    }
+                }
+                "keep_partial_batch" => {
+                    self.rules.keep_partial_batch = value
+                        .as_bool()
+                        .ok_or_else(|| type_error("keep_partial_batch", "true or false", value))?
+                }
+                other => {
+                    return Err(MvadError::InvalidParam {
+                        name: "params",
+                        problem: format!("unknown parameter `{other}`"),
+                    })
+                }
+            }
+        }
+        self.fill = FillMethod::parse(&fill_name, fill_value)?;
+        self.validate()?;
+        Ok(self)
+    }
+}
+
+fn type_error(name: &'static str, expected: &str, got: &serde_json::Value) -> MvadError {
+    MvadError::InvalidParam {
+        name,
+        problem: format!("expected {expected}, got {got}"),
+    }
+}
+
+fn as_usize(name: &'static str, v: &serde_json::Value) -> Result<usize> {
+    v.as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| type_error(name, "a non-negative integer", v))
+}
+
+fn as_f64(name: &'static str, v: &serde_json::Value) -> Result<f64> {
+    v.as_f64().ok_or_else(|| type_error(name, "a number", v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_sizes_follow_the_reference() {
+        let check = |sw: Option<usize>, w: usize, tw: usize| {
+            let p = MvadParams {
+                sliding_window: sw,
+                ..MvadParams::default()
+            };
+            assert_eq!(
+                p.windows(),
+                WindowSizes {
+                    input: w,
+                    threshold: tw
+                },
+                "sw={sw:?}"
+            );
+        };
+        check(None, 200, 200);
+        check(Some(200), 100, 100);
+        check(Some(300), 150, 150);
+        check(Some(1000), 500, 200);
+        check(Some(41), 20, 21);
+    }
+
+    #[test]
+    fn json_params_are_checked() {
+        let ok = MvadParams::default()
+            .apply_json(&serde_json::json!({"sliding_window": 40, "epochs": 5, "fill_na_method": "Fixed", "fill_na_value": 2.5}))
+            .expect("valid params");
+        assert_eq!(ok.sliding_window, Some(40));
+        assert_eq!(ok.fill, FillMethod::Fixed(2.5));
+        let err = |v: serde_json::Value| {
+            MvadParams::default()
+                .apply_json(&v)
+                .expect_err("must be refused")
+                .to_string()
+        };
+        assert!(err(serde_json::json!({"abcd": 1})).contains("unknown parameter `abcd`"));
+        assert!(err(serde_json::json!({"sliding_window": 10})).contains("sliding_window"));
+        assert!(err(serde_json::json!({"sliding_window": "x"})).contains("sliding_window"));
+        assert!(err(serde_json::json!({"fill_na_method": "linear"})).contains("fill_na_method"));
+        assert!(err(serde_json::json!({"level": 1.5})).contains("level"));
+        assert!(err(serde_json::json!({"epochs": 0})).contains("epochs"));
+    }
+}
