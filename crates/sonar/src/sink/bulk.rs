@@ -37,6 +37,13 @@ pub trait Transport {
     /// in payload records.
     fn inspection_headers(&self) -> Vec<(String, String)>;
 
+    /// True when [`Transport::send`] already retries whole requests answered 429/5xx (the
+    /// indexer client does); the sinks then retry only the items of a partly failed `_bulk`,
+    /// instead of multiplying the transport's retries by their own.
+    fn retries_requests(&self) -> bool {
+        false
+    }
+
     /// Sends `body` to `path` (e.g. `/_bulk`) and returns the answer, whatever its status;
     /// `None` when the transport itself withheld the request (a dry-run hook of its own).
     /// `Err` only when no answer came back (after the transport's own retries).
@@ -226,16 +233,23 @@ pub fn bulk_create(
                 report.skipped_dry_run += pending.len();
                 break;
             };
-            // A whole-request 429/5xx: every pending item is retryable.
+            // A whole-request 429/5xx: every pending item is retryable, unless the transport
+            // has already retried the request, in which case they are reported as failed.
             let outcomes = if is_retryable(reply.status) {
+                let already_retried = transport.retries_requests();
                 pending
                     .iter()
                     .map(|d| {
-                        ItemOutcome::Retryable(ItemFailure {
+                        let failure = ItemFailure {
                             id: d.id.clone(),
                             status: reply.status,
                             reason: excerpt(&reply.body),
-                        })
+                        };
+                        if already_retried {
+                            ItemOutcome::Failed(failure)
+                        } else {
+                            ItemOutcome::Retryable(failure)
+                        }
                     })
                     .collect()
             } else if !(200..300).contains(&reply.status) {
@@ -305,6 +319,7 @@ pub(crate) mod tests {
     pub(crate) struct ScriptedTransport {
         pub replies: VecDeque<HttpReply>,
         pub sent: Vec<(Method, String, String)>,
+        pub retries_requests: bool,
     }
 
     impl Transport for ScriptedTransport {
@@ -313,6 +328,9 @@ pub(crate) mod tests {
         }
         fn inspection_headers(&self) -> Vec<(String, String)> {
             vec![("Authorization".into(), "Basic c2VjcmV0".into())]
+        }
+        fn retries_requests(&self) -> bool {
+            self.retries_requests
         }
         fn send(
             &mut self,
@@ -358,7 +376,7 @@ pub(crate) mod tests {
     ) -> (WriteReport, ScriptedTransport, Vec<Duration>) {
         let mut transport = ScriptedTransport {
             replies: replies.into(),
-            sent: Vec::new(),
+            ..ScriptedTransport::default()
         };
         let waits = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&waits);
@@ -444,6 +462,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn whole_request_503_after_transport_retries_is_reported_not_retried_again() {
+        let mut transport = ScriptedTransport {
+            replies: vec![HttpReply {
+                status: 503,
+                body: "busy".into(),
+            }]
+            .into(),
+            retries_requests: true,
+            ..ScriptedTransport::default()
+        };
+        let mut inspector = WriteInspector::new(WriteOptions::default());
+        let mut sleeper: Sleeper = Box::new(|_| {});
+        let report = bulk_create(
+            &mut transport,
+            &mut inspector,
+            &ItemRetry::default(),
+            &mut sleeper,
+            "idx",
+            &[doc("a"), doc("b")],
+        )
+        .expect("bulk");
+        assert_eq!(transport.sent.len(), 1);
+        let failed: Vec<(&str, u16)> = report
+            .failed
+            .iter()
+            .map(|f| (f.id.as_str(), f.status))
+            .collect();
+        assert_eq!(failed, [("a", 503), ("b", 503)]);
+    }
+
+    #[test]
     fn a_rejected_request_is_an_error() {
         let mut transport = ScriptedTransport {
             replies: vec![HttpReply {
@@ -451,7 +500,7 @@ pub(crate) mod tests {
                 body: "bad".into(),
             }]
             .into(),
-            sent: Vec::new(),
+            ..ScriptedTransport::default()
         };
         let mut inspector = WriteInspector::new(WriteOptions::default());
         let mut sleeper: Sleeper = Box::new(|_| {});
@@ -471,7 +520,7 @@ pub(crate) mod tests {
     fn mismatched_item_count_is_an_error_not_a_silent_drop() {
         let mut transport = ScriptedTransport {
             replies: vec![items(&[201])].into(),
-            sent: Vec::new(),
+            ..ScriptedTransport::default()
         };
         let mut inspector = WriteInspector::new(WriteOptions::default());
         let mut sleeper: Sleeper = Box::new(|_| {});

@@ -26,6 +26,8 @@ pub const RULE_LEVEL: u32 = 10;
 pub const RULE_DESCRIPTION: &str = "MVAD: multivariate anomaly detected.";
 /// How many interpretation entries the original's `mvad_interpretation` keeps.
 pub const INTERPRETATION_ENTRIES: usize = 3;
+/// A sensible [`DocumentContext::top_contributors`] when the scenario does not say.
+pub const DEFAULT_TOP_CONTRIBUTORS: usize = 5;
 
 /// One variable's share of a bucket's anomaly, as the engine interprets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,8 +138,26 @@ pub fn event_id(scenario_id: &str, event_start: DateTime<Utc>) -> String {
 /// whose start equals the previous anomalous bucket's end extends that event, anything else
 /// (a gap, or a normal bucket in between) starts a new one.
 pub fn group_events(scenario_id: &str, buckets: &[ScoredBucket]) -> Vec<AnomalyEvent> {
+    group_events_after(scenario_id, None, buckets)
+}
+
+/// Like [`group_events`], for a run that continues an earlier one (realtime mode): when the
+/// first bucket is anomalous and starts exactly where `open` (the last event of the previous
+/// run) ended, it extends `open`, keeping its id and start, so an event spanning several
+/// polling runs has one id. The extended event is the first one returned.
+pub fn group_events_after(
+    scenario_id: &str,
+    open: Option<&AnomalyEvent>,
+    buckets: &[ScoredBucket],
+) -> Vec<AnomalyEvent> {
     let mut events: Vec<AnomalyEvent> = Vec::new();
     let mut previous_anomalous = false;
+    if let (Some(open), Some(first)) = (open, buckets.first()) {
+        if first.is_anomaly && first.start == open.end {
+            events.push(open.clone());
+            previous_anomalous = true;
+        }
+    }
     for bucket in buckets {
         if !bucket.is_anomaly {
             previous_anomalous = false;
@@ -163,7 +183,17 @@ pub fn group_events(scenario_id: &str, buckets: &[ScoredBucket]) -> Vec<AnomalyE
 /// Sets `event` on every anomalous bucket (and clears it on the others), using
 /// [`group_events`]. Returns the events.
 pub fn assign_events(scenario_id: &str, buckets: &mut [ScoredBucket]) -> Vec<AnomalyEvent> {
-    let events = group_events(scenario_id, buckets);
+    assign_events_after(scenario_id, None, buckets)
+}
+
+/// Like [`assign_events`], continuing the previous run's last event `open` (see
+/// [`group_events_after`]).
+pub fn assign_events_after(
+    scenario_id: &str,
+    open: Option<&AnomalyEvent>,
+    buckets: &mut [ScoredBucket],
+) -> Vec<AnomalyEvent> {
+    let events = group_events_after(scenario_id, open, buckets);
     for bucket in buckets.iter_mut() {
         bucket.event = if bucket.is_anomaly {
             events
@@ -526,6 +556,42 @@ mod tests {
                 ("bf01-event-20251230T101000Z", 10, 20, 2),
             ],
         );
+    }
+
+    #[test]
+    fn an_event_open_at_the_end_of_the_last_run_continues_with_its_id() {
+        let open = AnomalyEvent {
+            id: event_id("bf01", t(9, 50)),
+            start: t(9, 50),
+            end: t(10, 0),
+            bucket_count: 2,
+        };
+        let mut buckets = vec![
+            bucket(t(10, 0), true),
+            bucket(t(10, 5), false),
+            bucket(t(10, 10), true),
+        ];
+        let events = assign_events_after("bf01", Some(&open), &mut buckets);
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            events[0],
+            AnomalyEvent {
+                id: "bf01-event-20251230T095000Z".into(),
+                start: t(9, 50),
+                end: t(10, 5),
+                bucket_count: 3
+            }
+        );
+        assert_eq!(
+            buckets[0].event.as_ref().map(|e| e.id.as_str()),
+            Some("bf01-event-20251230T095000Z")
+        );
+        assert_eq!(events[1].id, "bf01-event-20251230T101000Z");
+        // A gap between the runs: the open event is not continued.
+        let later = [bucket(t(10, 5), true)];
+        let events = group_events_after("bf01", Some(&open), &later);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].id, "bf01-event-20251230T100500Z");
     }
 
     #[test]

@@ -28,6 +28,10 @@ impl Transport for IndexerClient {
         vec![("Authorization".to_string(), format!("Basic {encoded}"))]
     }
 
+    fn retries_requests(&self) -> bool {
+        self.connection().retry.max_retries > 0
+    }
+
     fn send(
         &mut self,
         method: Method,

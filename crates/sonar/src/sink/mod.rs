@@ -26,8 +26,9 @@ pub mod stream;
 
 pub use bulk::{HttpReply, ItemRetry, Transport};
 pub use document::{
-    assign_events, build_anomaly_document, build_anomaly_documents, document_id, event_id,
-    group_events, AnomalyDocument, AnomalyEvent, Contribution, DocumentContext, ScoredBucket,
+    assign_events, assign_events_after, build_anomaly_document, build_anomaly_documents,
+    document_id, event_id, group_events, group_events_after, AnomalyDocument, AnomalyEvent,
+    Contribution, DocumentContext, ScoredBucket, DEFAULT_TOP_CONTRIBUTORS,
 };
 pub use index::{IndexSink, DEFAULT_ANOMALIES_INDEX};
 pub use inspect::{WriteInspector, WriteOptions};

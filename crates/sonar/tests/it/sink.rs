@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -260,6 +261,8 @@ struct Recorded {
 struct ProtocolFake {
     url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    /// While set, the next `_bulk` answers 429 for its first item (then the flag clears).
+    throttle_next_bulk: Arc<AtomicBool>,
 }
 
 impl ProtocolFake {
@@ -268,16 +271,23 @@ impl ProtocolFake {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let created = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
+        let throttle_next_bulk = Arc::new(AtomicBool::new(false));
         let log = Arc::clone(&requests);
+        let throttle = Arc::clone(&throttle_next_bulk);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 let log = Arc::clone(&log);
                 let created = Arc::clone(&created);
-                std::thread::spawn(move || serve(stream, &log, &created));
+                let throttle = Arc::clone(&throttle);
+                std::thread::spawn(move || serve(stream, &log, &created, &throttle));
             }
         });
-        ProtocolFake { url, requests }
+        ProtocolFake {
+            url,
+            requests,
+            throttle_next_bulk,
+        }
     }
 
     fn requests(&self) -> Vec<Recorded> {
@@ -290,6 +300,7 @@ fn serve(
     stream: TcpStream,
     log: &Mutex<Vec<Recorded>>,
     created: &Mutex<std::collections::HashSet<String>>,
+    throttle: &AtomicBool,
 ) {
     let mut writer = stream.try_clone().expect("clone stream");
     let mut reader = BufReader::new(stream);
@@ -325,7 +336,7 @@ fn serve(
             return;
         }
         let body = String::from_utf8_lossy(&body).into_owned();
-        let answer = answer(&method, &path, &body, created);
+        let answer = answer(&method, &path, &body, created, throttle);
         log.lock().expect("lock").push(Recorded {
             method,
             path,
@@ -348,16 +359,23 @@ fn answer(
     path: &str,
     body: &str,
     created: &Mutex<std::collections::HashSet<String>>,
+    throttle: &AtomicBool,
 ) -> Value {
     if method == "POST" && path.starts_with("/_bulk") {
+        let throttle_first = throttle.swap(false, Ordering::SeqCst);
         let lines: Vec<Value> = body
             .lines()
             .map(|l| serde_json::from_str(l).expect("bulk line is JSON"))
             .collect();
         let items: Vec<Value> = lines
             .chunks(2)
-            .map(|pair| {
+            .enumerate()
+            .map(|(i, pair)| {
                 let action = &pair[0]["create"];
+                if i == 0 && throttle_first {
+                    return json!({"create": {"_index": action["_index"], "_id": action["_id"], "status": 429,
+                        "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}});
+                }
                 let key = format!("{}/{}", action["_index"], action["_id"]);
                 if created.lock().expect("lock").insert(key) {
                     json!({"create": {"_index": action["_index"], "_id": action["_id"], "status": 201, "result": "created"}})
@@ -462,6 +480,34 @@ fn data_stream_sink_sends_what_opensearch_needs_in_order() {
         first_line,
         json!({"create": {"_index": "sonar_anomalies_mvad_bf01", "_id": "bf01-20251230T100000Z"}})
     );
+}
+
+#[test]
+fn a_throttled_bulk_item_is_retried_through_the_indexer_client() {
+    let fake = ProtocolFake::start();
+    fake.throttle_next_bulk.store(true, Ordering::SeqCst);
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&waits);
+    let client = IndexerClient::new(authenticated_connection(&fake.url)).expect("client");
+    let mut sink = IndexSink::new(
+        client,
+        WriteInspector::new(WriteOptions::default()),
+        "wazuh-anomalies-mvad",
+    )
+    .expect("sink")
+    .with_retry(
+        Default::default(),
+        Box::new(move |d| recorded.lock().expect("lock").push(d)),
+    );
+    let report = sink.write(&documents("bf01")).expect("write");
+    assert_eq!((report.written, report.retries), (3, 1), "{report:?}");
+    assert!(report.is_complete());
+    assert_eq!(waits.lock().expect("lock").len(), 1);
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    // The retry carries only the throttled document.
+    assert_eq!(requests[1].body.lines().count(), 2);
+    assert!(requests[1].body.contains("bf01-20251230T100000Z"));
 }
 
 #[test]
