@@ -25,6 +25,66 @@ pub enum Error {
     #[error(transparent)]
     Engine(#[from] sonar_mvad::MvadError),
     // ---- source (alerts in) ------------------------------------------------------------
+    /// The indexer connection settings are unusable (bad URL, unreadable CA certificate).
+    #[error("indexer connection setting `{setting}`: {problem}")]
+    IndexerSetting {
+        /// The setting concerned (`base_url`, `ca_cert`, ...).
+        setting: &'static str,
+        /// What is wrong with it and what to do.
+        problem: String,
+    },
+    /// The indexer could not be reached (connection refused, timeout, TLS) after every retry.
+    #[error("{method} {path}: indexer unreachable after {attempts} attempt(s): {detail}")]
+    IndexerUnreachable {
+        /// HTTP method of the request.
+        method: String,
+        /// Path (and query) of the request, without credentials.
+        path: String,
+        /// Attempts made, retries included.
+        attempts: u32,
+        /// The transport error, with its cause chain.
+        detail: String,
+    },
+    /// The indexer answered with an HTTP error (4xx, or 429/5xx after every retry).
+    #[error("{method} {path}: HTTP {status} from the indexer after {attempts} attempt(s): {reason}")]
+    IndexerHttp {
+        /// HTTP method of the request.
+        method: String,
+        /// Path (and query) of the request: it names the index.
+        path: String,
+        /// The HTTP status.
+        status: u16,
+        /// Attempts made, retries included.
+        attempts: u32,
+        /// The server's `error.reason` (and root cause), or the start of its body.
+        reason: String,
+    },
+    /// The indexer's answer was not what the API promises (unparsable JSON, missing field).
+    #[error("{path}: unexpected indexer response: {problem}")]
+    IndexerResponse {
+        /// Path of the request.
+        path: String,
+        /// What was missing or malformed.
+        problem: String,
+    },
+    /// No index matches the alert index pattern.
+    #[error("no index matches `{pattern}`: check `wazuh.alerts_index_pattern` and that Wazuh is writing alerts")]
+    IndexNotFound {
+        /// The index pattern searched.
+        pattern: String,
+    },
+    /// The connection check failed at one step.
+    #[error("indexer check failed at the {step} step for {url}: {detail}. {hint}")]
+    IndexerCheck {
+        /// The step that failed.
+        step: crate::source::indexer::CheckStep,
+        /// The base URL checked.
+        url: String,
+        /// What happened.
+        detail: String,
+        /// What to do about it.
+        hint: String,
+    },
     // local files
     /// A local alert file or directory (debug mode) does not exist.
     #[error("local alert path {path} does not exist: check `debug.data_dir` and the data file names")]

@@ -2,6 +2,8 @@
 //! point-in-time + `search_after`) in production, local JSON files in debug mode. Both hand
 //! alerts to the consumer page by page, so memory does not grow with the number of alerts.
 
+pub mod indexer;
+
 pub mod local;
 pub mod timestamp;
 
