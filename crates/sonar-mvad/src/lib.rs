@@ -16,6 +16,7 @@ pub use frame::Frame;
 pub use params::{FillMethod, MvadParams, TrainingRules, WindowSizes, MIN_SLIDING_WINDOW};
 mod model;
 pub mod score;
+mod stream;
 mod train;
 
 pub use model::{
@@ -23,4 +24,5 @@ pub use model::{
     MODEL_FORMAT_VERSION, WEIGHTS_FILE,
 };
 pub use score::{Contribution, CorrelationChanges, RowResult, ThresholdRule};
+pub use stream::{warmup_rows, ScorerState, StreamingScorer};
 pub use train::{data_needs, fit, DataNeeds, EpochReport, TrainObserver};

@@ -64,6 +64,10 @@ pub struct ModelMeta {
     /// Smallest training score.
     #[serde(default)]
     pub train_score_min: Option<f64>,
+    /// Quantiles of the training scores, `(level, score)` for levels 0.5, 0.8, 0.9, 0.95,
+    /// 0.99, 0.999 and 1 (ours only): what a score means relative to normal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_score_quantiles: Option<Vec<(f64, f64)>>,
     /// Fill method name (reference spelling).
     #[serde(default = "default_fill_name")]
     pub fill_na_method: String,
@@ -287,7 +291,7 @@ impl MvadModel {
     }
 
     /// Puts the frame's columns in model order, checking (or aligning) them.
-    fn aligned(&self, frame: &Frame, align: bool) -> Result<Frame> {
+    pub(crate) fn aligned(&self, frame: &Frame, align: bool) -> Result<Frame> {
         let want = &self.meta.variables;
         let have = frame.columns();
         let missing: Vec<String> = want.iter().filter(|c| !have.contains(c)).cloned().collect();

@@ -2,6 +2,8 @@
 //! errors, weighted mean score, the lagged 95th-percentile local threshold with its hard
 //! bounds, severity, contribution scores and correlation changes.
 
+use std::collections::VecDeque;
+
 use serde::{Deserialize, Serialize};
 
 /// Percentile of the local threshold.
@@ -182,6 +184,125 @@ pub fn contributions(
         .collect()
 }
 
+/// The rolling context of the local threshold and the correlation changes: the recent
+/// scores and attention maps. Feeding it window by window gives exactly what a batch over
+/// the same windows gives, which is what makes streaming equal to batch predict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdState {
+    threshold_window: usize,
+    rule: ThresholdRule,
+    k: usize,
+    /// Windows seen so far.
+    seen: u64,
+    /// The last `2·TW − 1` scores (what the lagged rule can reach back to).
+    scores: VecDeque<f64>,
+    /// The last `TW` attention maps, `k × k` each.
+    maps: VecDeque<Vec<f32>>,
+    /// Sum of `maps`, in f64.
+    map_sum: Vec<f64>,
+}
+
+/// What [`ThresholdState::push`] decides for a judged window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// The local threshold.
+    pub local: f64,
+    /// Change of each attention weight versus the mean of the last TW maps, `[k, k]`.
+    pub d_attn: Vec<f64>,
+}
+
+impl ThresholdState {
+    /// An empty context for `k` variables.
+    pub fn new(threshold_window: usize, k: usize, rule: ThresholdRule) -> Self {
+        Self {
+            threshold_window,
+            rule,
+            k,
+            seen: 0,
+            scores: VecDeque::new(),
+            maps: VecDeque::new(),
+            map_sum: vec![0.0; k * k],
+        }
+    }
+
+    /// The local-threshold rule.
+    pub fn rule(&self) -> ThresholdRule {
+        self.rule
+    }
+
+    /// Windows seen so far.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Adds the next window's score and attention map; once `TW` windows have been seen,
+    /// every window is judged.
+    pub fn push(&mut self, score: f64, attn: &[f32]) -> Option<Judgement> {
+        let tw = self.threshold_window;
+        self.seen += 1;
+        self.scores.push_back(score);
+        if self.scores.len() > 2 * tw - 1 {
+            self.scores.pop_front();
+        }
+        self.map_sum
+            .iter_mut()
+            .zip(attn)
+            .for_each(|(s, &v)| *s += v as f64);
+        self.maps.push_back(attn.to_vec());
+        if self.maps.len() > tw {
+            if let Some(old) = self.maps.pop_front() {
+                self.map_sum
+                    .iter_mut()
+                    .zip(&old)
+                    .for_each(|(s, &v)| *s -= v as f64);
+            }
+        }
+        if self.seen < tw as u64 {
+            return None;
+        }
+        // Absolute index of the newest score m, of the first one held, and the reported row r.
+        let m = self.seen - 1;
+        let first_held = self.seen - self.scores.len() as u64;
+        let r = m + 1 - tw as u64;
+        let (lo, hi) = match self.rule {
+            ThresholdRule::Lagged => ((r + 1).saturating_sub(tw as u64), r),
+            ThresholdRule::Trailing => (r, m),
+        };
+        let held: Vec<f64> = self.scores.iter().copied().collect();
+        let window = &held[(lo - first_held) as usize..=(hi - first_held) as usize];
+        let d_attn = attn
+            .iter()
+            .zip(&self.map_sum)
+            .map(|(&a, &s)| a as f64 - s / tw as f64)
+            .collect();
+        Some(Judgement {
+            local: local_percentile(window),
+            d_attn,
+        })
+    }
+}
+
+/// Judges one window: the row result for a window whose context decided `judgement`.
+pub fn judge_row(
+    ctx: &ScoringContext<'_>,
+    label: &str,
+    werr: &[f64],
+    judgement: &Judgement,
+    observed: &[f64],
+    expected: &[f64],
+) -> RowResult {
+    let score = werr.iter().sum::<f64>() / werr.len() as f64;
+    let anomalous = decide(score, judgement.local, ctx.model_threshold);
+    RowResult {
+        index: label.to_string(),
+        is_anomaly: anomalous,
+        score,
+        severity: severity(score, anomalous),
+        local_threshold: judgement.local,
+        interpretation: contributions(ctx.names, werr, &judgement.d_attn, observed, expected),
+    }
+}
+
 /// Turns the outputs of `M` consecutive windows into the reported rows: the last
 /// `M − TW + 1` windows. `labels[m]`, `observed[m]` and `expected[m]` belong to window m's
 /// target row.
@@ -193,62 +314,23 @@ pub fn interpret(
     expected: &[f64],
 ) -> Vec<RowResult> {
     let k = ctx.names.len();
-    let tw = ctx.threshold_window;
     let werr = weighted_errors(&out.x_pred, &out.target, ctx.pct_weight);
-    let scores = row_scores(&werr, k);
-    let m = scores.len();
-    if m < tw {
-        return Vec::new();
-    }
-    let reported = m - tw + 1;
-    // Running sum of attention maps (f64), for the mean over each TW-window.
-    let kk = k * k;
-    let mut window_sum = vec![0.0f64; kk];
-    for a in out.feat_attn[..(tw - 1) * kk].chunks_exact(kk) {
-        window_sum
-            .iter_mut()
-            .zip(a)
-            .for_each(|(s, &v)| *s += v as f64);
-    }
-    let mut rows = Vec::with_capacity(reported);
-    let mut d_attn = vec![0.0f64; kk];
-    for r in 0..reported {
-        let judged = tw - 1 + r;
-        let newest = &out.feat_attn[judged * kk..(judged + 1) * kk];
-        window_sum
-            .iter_mut()
-            .zip(newest)
-            .for_each(|(s, &v)| *s += v as f64);
-        for ((d, &s), &a) in d_attn.iter_mut().zip(&window_sum).zip(newest) {
-            *d = a as f64 - s / tw as f64;
+    let mut state = ThresholdState::new(ctx.threshold_window, k, ctx.rule);
+    let mut rows = Vec::new();
+    for (m, label) in labels.iter().enumerate() {
+        let row_err = &werr[m * k..(m + 1) * k];
+        let score = row_err.iter().sum::<f64>() / k as f64;
+        if let Some(j) = state.push(score, &out.feat_attn[m * k * k..(m + 1) * k * k]) {
+            let span = m * k..(m + 1) * k;
+            rows.push(judge_row(
+                ctx,
+                label,
+                row_err,
+                &j,
+                &observed[span.clone()],
+                &expected[span],
+            ));
         }
-        let oldest = &out.feat_attn[r * kk..(r + 1) * kk];
-        window_sum
-            .iter_mut()
-            .zip(oldest)
-            .for_each(|(s, &v)| *s -= v as f64);
-
-        let window = match ctx.rule {
-            ThresholdRule::Lagged => &scores[(r + 1).saturating_sub(tw)..=r],
-            ThresholdRule::Trailing => &scores[r..=judged],
-        };
-        let local = local_percentile(window);
-        let score = scores[judged];
-        let anomalous = decide(score, local, ctx.model_threshold);
-        rows.push(RowResult {
-            index: labels[judged].clone(),
-            is_anomaly: anomalous,
-            score,
-            severity: severity(score, anomalous),
-            local_threshold: local,
-            interpretation: contributions(
-                ctx.names,
-                &werr[judged * k..(judged + 1) * k],
-                &d_attn,
-                &observed[judged * k..(judged + 1) * k],
-                &expected[judged * k..(judged + 1) * k],
-            ),
-        });
     }
     rows
 }

@@ -246,6 +246,17 @@ pub fn fit(
         threshold,
         train_score_max: scores.iter().copied().reduce(f64::max),
         train_score_min: scores.iter().copied().reduce(f64::min),
+        train_score_quantiles: Some(
+            [0.5f64, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0]
+                .iter()
+                .map(|&q| {
+                    (
+                        q,
+                        score::quantile_threshold(&scores, q.min(1.0 - 1e-12)).unwrap_or(threshold),
+                    )
+                })
+                .collect(),
+        ),
         fill_na_method: params.fill.name().into(),
         fill_na_value: match params.fill {
             crate::params::FillMethod::Fixed(v) => v,

@@ -3,4 +3,5 @@
 
 mod golden;
 mod model_files;
+mod streaming;
 mod training;

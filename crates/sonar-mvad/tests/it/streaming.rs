@@ -1,0 +1,125 @@
+//! The streaming scorer equals batch predict over the same rows, one window per new row, and
+//! its state survives a save/restore.
+
+use std::path::Path;
+
+use sonar_mvad::{
+    Frame, MvadModel, PredictOptions, RowResult, ScorerState, StreamingScorer, ThresholdRule,
+};
+
+fn golden(case: &str, file: &str) -> (MvadModel, Frame) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(case);
+    let model = MvadModel::load(&dir).expect("load");
+    let frame =
+        Frame::from_csv(&std::fs::read_to_string(dir.join(file)).expect("csv")).expect("frame");
+    (model, frame)
+}
+
+/// Rows `start..end` of a frame.
+fn rows(f: &Frame, start: usize, end: usize) -> Frame {
+    let k = f.n_cols();
+    Frame::new(
+        f.index()[start..end].to_vec(),
+        f.columns().to_vec(),
+        f.values()[start * k..end * k].to_vec(),
+    )
+    .expect("slice")
+}
+
+fn assert_same(batch: &[RowResult], streamed: &[RowResult]) {
+    assert_eq!(batch.len(), streamed.len());
+    for (a, b) in batch.iter().zip(streamed) {
+        assert_eq!(a.index, b.index);
+        assert!(
+            (a.score - b.score).abs() < 1e-6,
+            "{}: {} vs {}",
+            a.index,
+            a.score,
+            b.score
+        );
+        assert!(
+            (a.local_threshold - b.local_threshold).abs() < 1e-6,
+            "{}",
+            a.index
+        );
+        assert_eq!(a.is_anomaly, b.is_anomaly, "{}", a.index);
+        let names = |r: &RowResult| {
+            r.interpretation
+                .iter()
+                .map(|c| c.variable_name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(a), names(b), "{}", a.index);
+    }
+}
+
+#[test]
+fn streaming_equals_batch_predict_in_any_chunking() {
+    for rule in [ThresholdRule::Lagged, ThresholdRule::Trailing] {
+        let (model, frame) = golden("alerts10", "predict.csv");
+        let batch = model
+            .predict(
+                &frame,
+                PredictOptions {
+                    rule,
+                    ..Default::default()
+                },
+            )
+            .expect("batch");
+        let mut scorer = StreamingScorer::new(&model, rule);
+        let mut streamed = Vec::new();
+        // One row at a time at first, then uneven chunks.
+        let mut cuts: Vec<usize> = (0..=210).collect();
+        cuts.extend([217, 300, 301, 450, frame.n_rows()]);
+        for pair in cuts.windows(2) {
+            streamed.extend(
+                scorer
+                    .push_frame(&rows(&frame, pair[0], pair[1]), false)
+                    .expect("push"),
+            );
+        }
+        assert_eq!(
+            scorer.state().windows_scored() as usize,
+            frame.n_rows() - model.meta().input_size
+        );
+        assert_same(&batch, &streamed);
+    }
+}
+
+#[test]
+fn state_round_trips_and_resumes() {
+    let (model, frame) = golden("sines3_e15", "predict.csv");
+    let batch = model
+        .predict(&frame, PredictOptions::default())
+        .expect("batch");
+    let mut first = StreamingScorer::new(&model, ThresholdRule::Lagged);
+    let mut streamed = first
+        .push_frame(&rows(&frame, 0, 150), false)
+        .expect("push");
+    let saved = serde_json::to_string(first.state()).expect("serialise");
+    let state: ScorerState = serde_json::from_str(&saved).expect("parse");
+    let mut resumed = StreamingScorer::resume(&model, state).expect("resume");
+    streamed.extend(
+        resumed
+            .push_frame(&rows(&frame, 150, frame.n_rows()), false)
+            .expect("push"),
+    );
+    assert_same(&batch, &streamed);
+
+    // Rows already scored are refused, not scored twice.
+    let err = resumed
+        .push_frame(&rows(&frame, 390, 400), false)
+        .expect_err("replay");
+    assert!(
+        err.to_string().contains("not after the last scored row"),
+        "{err}"
+    );
+
+    // A state from another model is refused.
+    let (other, _) = golden("sines3", "predict.csv");
+    let state: ScorerState = serde_json::from_str(&saved).expect("parse");
+    let err = StreamingScorer::resume(&other, state).expect_err("other model");
+    assert!(err.to_string().contains("another model"), "{err}");
+}
