@@ -6,6 +6,7 @@
 //! documents. Configuration and scenarios live in [`config`].
 
 pub mod config;
+pub mod detect;
 pub mod error;
 pub mod features;
 pub mod sink;
