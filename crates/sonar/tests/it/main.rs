@@ -3,6 +3,7 @@
 //! small protocol fakes where a fault must be injected.
 
 mod indexer;
+mod indexer_aggregate;
 mod indexer_faults;
 mod osmem;
 mod sink;

@@ -5,10 +5,13 @@
 //! - [`client`]: [`IndexerClient`] (the seed's `WazuhIndexerClient`): requests with retries,
 //!   and the write hook for dry runs and payload dumps;
 //! - [`check`]: the step-by-step connection check;
-//! - [`search`]: [`IndexerSource`], paged alert search with point-in-time + `search_after`.
+//! - [`search`]: [`IndexerSource`], paged alert search with point-in-time + `search_after`;
+//! - `aggregate`: [`IndexerSource::aggregate_features`], the feature matrix computed by the
+//!   server (`date_histogram` + column aggregations) when the schema allows it.
 //!
 //! Only this module and the sinks know OpenSearch paths and index names.
 
+mod aggregate;
 pub mod check;
 pub mod client;
 pub mod connection;

@@ -56,6 +56,11 @@ impl IndexerSource {
         self
     }
 
+    /// The index pattern searched.
+    pub fn index_pattern(&self) -> &str {
+        &self.index_pattern
+    }
+
     /// The client this source searches with.
     pub fn client(&self) -> &IndexerClient {
         &self.client
@@ -329,7 +334,7 @@ fn kind_of(value: &Value) -> String {
 
 /// Percent-encodes what may not appear raw in a path segment; keeps the characters index
 /// patterns use (`*`, `,`, `-`, `.`, `_`, `+`, `:`).
-fn encode_path_segment(text: &str) -> String {
+pub(crate) fn encode_path_segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"*,-._+:".contains(&byte) {
