@@ -512,6 +512,36 @@ mod tests {
     }
 
     #[test]
+    fn ca_cert_must_be_readable_pem_and_verify_off_still_builds() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "not a certificate").expect("write");
+        let with_ca = |path: std::path::PathBuf| IndexerConnection {
+            ca_cert: Some(path),
+            ..IndexerConnection::new("https://localhost:9200")
+        };
+        let error = IndexerClient::new(with_ca(not_pem)).expect_err("not PEM");
+        assert!(
+            matches!(
+                error,
+                Error::IndexerSetting {
+                    setting: "ca_cert",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let error =
+            IndexerClient::new(with_ca(dir.path().join("missing.pem"))).expect_err("missing");
+        assert!(matches!(error, Error::Io { .. }), "{error:?}");
+        let insecure = IndexerConnection {
+            verify_ssl: false,
+            ..IndexerConnection::new("https://localhost:9200")
+        };
+        assert!(IndexerClient::new(insecure).is_ok());
+    }
+
+    #[test]
     fn rejects_credentials_in_url_and_bad_scheme() {
         for url in [
             "https://admin:pw@localhost:9200",
