@@ -3,11 +3,16 @@
 
 use std::collections::HashMap;
 
+/// Category maps hash every categorical value of every alert: foldhash is several times faster
+/// than SipHash on short strings and still seeded per process, so crafted values cannot be
+/// precomputed to collide.
+type CategoryMap<K> = HashMap<K, u32, foldhash::fast::RandomState>;
+
 use chrono::{DateTime, Utc};
 
-use super::derived::{derived_flags, DERIVED_NAMES};
+use super::derived::{flags_from, DerivedSlots, DERIVED_NAMES};
 use super::matrix::{FeatureMatrix, FeatureStats};
-use super::path::FieldPath;
+use super::path::{FieldResolver, FieldSlot};
 use super::schema::FeatureSchema;
 use super::spec::{BucketWidth, FeaturePlan};
 use super::value::{categories, numeric, Numeric};
@@ -95,7 +100,7 @@ impl BucketGrid {
 /// be chosen at `finish` in the same single pass.
 #[derive(Debug, Default)]
 struct TrainingCategories {
-    ids: HashMap<Box<str>, u32>,
+    ids: CategoryMap<Box<str>>,
     names: Vec<Box<str>>,
     totals: Vec<u64>,
     /// Per value, `(bucket, count)` runs; consecutive alerts in one bucket extend the last run,
@@ -158,7 +163,7 @@ enum Categorical {
     Detection {
         schema: FeatureSchema,
         /// Per field: value → column offset within the categorical block.
-        lookup: Vec<HashMap<String, u32>>,
+        lookup: Vec<CategoryMap<String>>,
         /// Per field: the `__other` column offset within the categorical block.
         other: Vec<u32>,
         /// Counts `[bucket * block_width + offset]`.
@@ -187,7 +192,12 @@ pub struct FeatureBuilder {
     numeric_count: Vec<u32>,
     max: Vec<f64>,
     flags: Vec<u32>,
-    categorical_paths: Vec<FieldPath>,
+    resolver: FieldResolver,
+    timestamp_slot: FieldSlot,
+    numeric_slots: Vec<FieldSlot>,
+    max_slots: Vec<FieldSlot>,
+    categorical_slots: Vec<FieldSlot>,
+    derived_slots: Option<DerivedSlots>,
     categorical: Categorical,
     stats: FeatureStats,
     scratch: String,
@@ -219,7 +229,8 @@ impl FeatureBuilder {
         let mut other = Vec::with_capacity(schema.categorical.len());
         let mut offset = 0u32;
         for vocabulary in &schema.categorical {
-            let mut map = HashMap::with_capacity(vocabulary.values.len());
+            let mut map =
+                CategoryMap::with_capacity_and_hasher(vocabulary.values.len(), Default::default());
             for value in &vocabulary.values {
                 map.insert(value.clone(), offset);
                 offset += 1;
@@ -241,13 +252,24 @@ impl FeatureBuilder {
 
     fn with(plan: FeaturePlan, grid: BucketGrid, categorical: Categorical) -> Self {
         let n = grid.len();
+        let mut resolver = FieldResolver::default();
+        let timestamp_slot = resolver.add(&plan.timestamp);
+        let numeric_slots = plan.numeric.iter().map(|p| resolver.add(p)).collect();
+        let max_slots = plan.max.iter().map(|p| resolver.add(p)).collect();
+        let categorical_slots = plan.categorical.iter().map(|p| resolver.add(p)).collect();
+        let derived_slots = plan.derived.then(|| DerivedSlots::register(&mut resolver));
         Self {
             alerts: vec![0; n],
             numeric_sum: vec![0.0; n * plan.numeric.len()],
             numeric_count: vec![0; n * plan.numeric.len()],
             max: vec![f64::NAN; n * plan.max.len()],
             flags: vec![0; if plan.derived { n * N_DERIVED } else { 0 }],
-            categorical_paths: plan.categorical.clone(),
+            resolver,
+            timestamp_slot,
+            numeric_slots,
+            max_slots,
+            categorical_slots,
+            derived_slots,
             categorical,
             stats: FeatureStats::default(),
             scratch: String::new(),
@@ -263,24 +285,33 @@ impl FeatureBuilder {
         &self.grid
     }
 
-    /// Adds every alert of a page.
+    /// Adds every alert of a page (the fast path: field slots are allocated once per page).
     pub fn push_page(&mut self, alerts: &[Alert]) {
+        let mut values = vec![None; self.resolver.slots()];
         for alert in alerts {
-            self.push(alert);
+            self.resolver.resolve(alert, &mut values);
+            self.push_resolved(&values);
         }
     }
 
     /// Adds one alert. Alerts without a usable timestamp are counted as skipped; alerts outside
     /// the range are counted as out of range.
     pub fn push(&mut self, alert: &Alert) {
-        let t = match self.plan.timestamp.lookup(alert).map(parse_timestamp_value) {
+        self.push_page(std::slice::from_ref(alert));
+    }
+
+    /// Adds one alert whose fields the resolver has placed in `values`.
+    fn push_resolved(&mut self, values: &[Option<&serde_json::Value>]) {
+        let t = match self.timestamp_slot.get(values).map(parse_timestamp_value) {
             Some(Ok(t)) => t,
             Some(Err(problem)) => {
                 skip(&mut self.stats, || problem.describe().to_owned());
                 return;
             }
             None => {
-                skip(&mut self.stats, || format!("no `{}` field", self.plan.timestamp));
+                skip(&mut self.stats, || {
+                    format!("no `{}` field", self.plan.timestamp)
+                });
                 return;
             }
         };
@@ -292,8 +323,8 @@ impl FeatureBuilder {
         self.alerts[b] += 1;
 
         let n_numeric = self.plan.numeric.len();
-        for (j, path) in self.plan.numeric.iter().enumerate() {
-            match numeric(path.lookup(alert)) {
+        for (j, slot) in self.numeric_slots.iter().enumerate() {
+            match numeric(slot.get(values)) {
                 Numeric::Value(x) => {
                     self.numeric_sum[b * n_numeric + j] += x;
                     self.numeric_count[b * n_numeric + j] += 1;
@@ -304,15 +335,15 @@ impl FeatureBuilder {
             }
         }
         let n_max = self.plan.max.len();
-        for (j, path) in self.plan.max.iter().enumerate() {
+        for (j, slot) in self.max_slots.iter().enumerate() {
             // Odd values were already counted when the same field is also averaged.
-            if let Numeric::Value(x) = numeric(path.lookup(alert)) {
+            if let Numeric::Value(x) = numeric(slot.get(values)) {
                 let slot = &mut self.max[b * n_max + j];
                 *slot = slot.max(x);
             }
         }
-        if self.plan.derived {
-            let mut flags = derived_flags(alert);
+        if let Some(derived) = &self.derived_slots {
+            let mut flags = flags_from(derived.inputs(values));
             let row = &mut self.flags[b * N_DERIVED..(b + 1) * N_DERIVED];
             while flags != 0 {
                 let k = flags.trailing_zeros() as usize;
@@ -320,15 +351,15 @@ impl FeatureBuilder {
                 flags &= flags - 1;
             }
         }
-        if !self.categorical_paths.is_empty() {
-            self.push_categories(alert, b);
+        if !self.categorical_slots.is_empty() {
+            self.push_categories(values, b);
         }
     }
 
-    fn push_categories(&mut self, alert: &Alert, b: usize) {
-        let n_fields = self.categorical_paths.len();
-        for (f, path) in self.categorical_paths.iter().enumerate() {
-            let value = path.lookup(alert);
+    fn push_categories(&mut self, values: &[Option<&serde_json::Value>], b: usize) {
+        let n_fields = self.categorical_slots.len();
+        for (f, slot) in self.categorical_slots.iter().enumerate() {
+            let value = slot.get(values);
             // A list may repeat a value; an alert counts once per distinct value.
             let is_list = matches!(value, Some(serde_json::Value::Array(_)));
             match &mut self.categorical {

@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 
+use super::path::{FieldResolver, FieldSlot};
 use crate::source::Alert;
 
 /// Column names of the derived flags, in column order.
@@ -44,43 +45,95 @@ const HIGH_LOAD: u16 = 1 << 12;
 
 /// The flags an alert sets, bit `i` for `DERIVED_NAMES[i]`.
 pub fn derived_flags(alert: &Alert) -> u16 {
-    let mut flags = 0;
-    if let Some(Value::Object(rule)) = alert.get("rule") {
-        match rule.get("groups") {
-            Some(Value::Array(groups)) => {
-                for group in groups {
-                    if let Value::String(g) = group {
-                        flags |= group_flags(g);
-                    }
-                }
-            }
-            Some(Value::String(groups)) => {
-                for g in groups.split(',') {
-                    flags |= group_flags(g.trim());
-                }
-            }
-            _ => {}
-        }
-        if let Some(level) = number(rule.get("level")) {
-            if level >= 10.0 {
-                flags |= HIGH_SEVERITY;
-            }
-            if level >= 12.0 {
-                flags |= CRITICAL_SEVERITY;
-            }
+    let rule = alert.get("rule").and_then(Value::as_object);
+    let data = alert.get("data").and_then(Value::as_object);
+    flags_from(DerivedInputs {
+        groups: rule.and_then(|r| r.get("groups")),
+        level: rule.and_then(|r| r.get("level")),
+        cpu: data.and_then(|d| d.get("cpu_usage_%")),
+        memory: data.and_then(|d| d.get("memory_usage_%")),
+        load: data.and_then(|d| d.get("1min_loadAverage")),
+    })
+}
+
+/// The five alert values the flags read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DerivedInputs<'a> {
+    /// `rule.groups`.
+    pub groups: Option<&'a Value>,
+    /// `rule.level`.
+    pub level: Option<&'a Value>,
+    /// `data["cpu_usage_%"]`.
+    pub cpu: Option<&'a Value>,
+    /// `data["memory_usage_%"]`.
+    pub memory: Option<&'a Value>,
+    /// `data["1min_loadAverage"]`.
+    pub load: Option<&'a Value>,
+}
+
+/// Where the five inputs land in a [`FieldResolver`]'s slots.
+#[derive(Debug, Clone, Copy)]
+pub struct DerivedSlots {
+    groups: FieldSlot,
+    level: FieldSlot,
+    cpu: FieldSlot,
+    memory: FieldSlot,
+    load: FieldSlot,
+}
+
+impl DerivedSlots {
+    /// Registers the five fixed keys (no literal-key fallback, as in the original).
+    pub fn register(resolver: &mut FieldResolver) -> Self {
+        Self {
+            groups: resolver.add_nested(&["rule", "groups"]),
+            level: resolver.add_nested(&["rule", "level"]),
+            cpu: resolver.add_nested(&["data", "cpu_usage_%"]),
+            memory: resolver.add_nested(&["data", "memory_usage_%"]),
+            load: resolver.add_nested(&["data", "1min_loadAverage"]),
         }
     }
-    if let Some(Value::Object(data)) = alert.get("data") {
-        if let Some(cpu) = number(data.get("cpu_usage_%")) {
-            flags |= threshold(cpu, 80.0, CPU_HIGH) | threshold(cpu, 95.0, CPU_CRITICAL);
+
+    /// The inputs among resolved slots.
+    pub fn inputs<'a>(&self, slots: &[Option<&'a Value>]) -> DerivedInputs<'a> {
+        DerivedInputs {
+            groups: self.groups.get(slots),
+            level: self.level.get(slots),
+            cpu: self.cpu.get(slots),
+            memory: self.memory.get(slots),
+            load: self.load.get(slots),
         }
-        if let Some(memory) = number(data.get("memory_usage_%")) {
-            flags |=
-                threshold(memory, 80.0, MEMORY_HIGH) | threshold(memory, 95.0, MEMORY_CRITICAL);
+    }
+}
+
+/// The flags set by these inputs, bit `i` for `DERIVED_NAMES[i]`.
+pub fn flags_from(inputs: DerivedInputs<'_>) -> u16 {
+    let mut flags = 0;
+    match inputs.groups {
+        Some(Value::Array(groups)) => {
+            for group in groups {
+                if let Value::String(g) = group {
+                    flags |= group_flags(g);
+                }
+            }
         }
-        if let Some(load) = number(data.get("1min_loadAverage")) {
-            flags |= threshold(load, 4.0, HIGH_LOAD);
+        Some(Value::String(groups)) => {
+            for g in groups.split(',') {
+                flags |= group_flags(g.trim());
+            }
         }
+        _ => {}
+    }
+    if let Some(level) = number(inputs.level) {
+        flags |= threshold(level, 10.0, HIGH_SEVERITY) | threshold(level, 12.0, CRITICAL_SEVERITY);
+    }
+    if let Some(cpu) = number(inputs.cpu) {
+        flags |= threshold(cpu, 80.0, CPU_HIGH) | threshold(cpu, 95.0, CPU_CRITICAL);
+    }
+    if let Some(memory) = number(inputs.memory) {
+        flags |= threshold(memory, 80.0, MEMORY_HIGH) | threshold(memory, 95.0, MEMORY_CRITICAL);
+    }
+    if let Some(load) = number(inputs.load) {
+        flags |= threshold(load, 4.0, HIGH_LOAD);
     }
     flags
 }
@@ -120,7 +173,17 @@ mod tests {
 
     /// `expected` lists the names of the flags that must be set, and no others.
     fn check(alert: Value, expected: &[&str]) {
-        let flags = derived_flags(alert.as_object().expect("test alerts are objects"));
+        let object = alert.as_object().expect("test alerts are objects");
+        let flags = derived_flags(object);
+        let mut resolver = FieldResolver::default();
+        let slots = DerivedSlots::register(&mut resolver);
+        let mut values = vec![None; resolver.slots()];
+        resolver.resolve(object, &mut values);
+        assert_eq!(
+            flags_from(slots.inputs(&values)),
+            flags,
+            "resolver path: {alert}"
+        );
         let set: Vec<&str> = DERIVED_NAMES
             .iter()
             .enumerate()

@@ -72,6 +72,148 @@ impl From<FieldPath> for String {
     }
 }
 
+/// Every field the builder reads, compiled into a tree of keys so that one pass over an
+/// alert resolves them all: each object is scanned once for the keys needed below it, instead of
+/// one `BTreeMap` search (string comparisons) per field. This is the feature builder's hot path.
+#[derive(Debug, Clone, Default)]
+pub struct FieldResolver {
+    /// Node 0 is the alert itself.
+    nodes: Vec<ResolverNode>,
+    slots: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ResolverNode {
+    /// `(key, node)` for each key needed in this object.
+    children: Vec<(String, usize)>,
+    /// The slot receiving the value found at this node, if a field ends here.
+    slot: Option<usize>,
+}
+
+/// Where a field's value lands after [`FieldResolver::resolve`]: the nested lookup, then the
+/// literal top-level key (see [`FieldPath::lookup`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSlot {
+    nested: usize,
+    literal: Option<usize>,
+}
+
+impl FieldResolver {
+    /// Registers a field (with the literal-key fallback for dotted paths) and returns its slot.
+    pub fn add(&mut self, path: &FieldPath) -> FieldSlot {
+        let nested = self.add_segments(&path.segments);
+        let literal =
+            (path.segments.len() > 1).then(|| self.add_segments(std::slice::from_ref(&path.text)));
+        FieldSlot { nested, literal }
+    }
+
+    /// Registers a nested field without the literal fallback (the derived flags' fixed keys).
+    pub fn add_nested(&mut self, segments: &[&str]) -> FieldSlot {
+        let segments: Vec<String> = segments.iter().map(|s| (*s).to_owned()).collect();
+        FieldSlot {
+            nested: self.add_segments(&segments),
+            literal: None,
+        }
+    }
+
+    fn add_segments(&mut self, segments: &[String]) -> usize {
+        if self.nodes.is_empty() {
+            self.nodes.push(ResolverNode::default());
+        }
+        let mut node = 0;
+        for segment in segments {
+            let existing = self.nodes[node]
+                .children
+                .iter()
+                .find(|(k, _)| k == segment)
+                .map(|&(_, n)| n);
+            node = match existing {
+                Some(n) => n,
+                None => {
+                    self.nodes.push(ResolverNode::default());
+                    let n = self.nodes.len() - 1;
+                    self.nodes[node].children.push((segment.clone(), n));
+                    n
+                }
+            };
+        }
+        match self.nodes[node].slot {
+            Some(slot) => slot,
+            None => {
+                self.nodes[node].slot = Some(self.slots);
+                self.slots += 1;
+                self.slots - 1
+            }
+        }
+    }
+
+    /// The number of slots [`FieldResolver::resolve`] fills.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Fills `slots` (length [`FieldResolver::slots`]) with the value of every registered field.
+    pub fn resolve<'a>(&self, alert: &'a Alert, slots: &mut [Option<&'a serde_json::Value>]) {
+        slots.fill(None);
+        if !self.nodes.is_empty() {
+            self.resolve_node(0, alert, slots);
+        }
+    }
+
+    fn resolve_node<'a>(
+        &self,
+        node: usize,
+        object: &'a Alert,
+        slots: &mut [Option<&'a serde_json::Value>],
+    ) {
+        let children = &self.nodes[node].children;
+        // Few keys are needed per object: a direct get is cheapest; otherwise one scan.
+        if children.len() == 1 {
+            let (key, child) = &children[0];
+            if let Some(value) = object.get(key.as_str()) {
+                self.found(*child, value, slots);
+            }
+            return;
+        }
+        let mut missing = children.len();
+        for (key, value) in object {
+            if let Some((_, child)) = children
+                .iter()
+                .find(|(k, _)| k.len() == key.len() && k == key)
+            {
+                self.found(*child, value, slots);
+                missing -= 1;
+                if missing == 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn found<'a>(
+        &self,
+        node: usize,
+        value: &'a serde_json::Value,
+        slots: &mut [Option<&'a serde_json::Value>],
+    ) {
+        if let Some(slot) = self.nodes[node].slot {
+            slots[slot] = Some(value);
+        }
+        if !self.nodes[node].children.is_empty() {
+            if let serde_json::Value::Object(object) = value {
+                self.resolve_node(node, object, slots);
+            }
+        }
+    }
+}
+
+impl FieldSlot {
+    /// The field's value among resolved `slots`.
+    pub fn get<'a>(self, slots: &[Option<&'a serde_json::Value>]) -> Option<&'a serde_json::Value> {
+        slots[self.nested].or_else(|| self.literal.and_then(|l| slots[l]))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +239,40 @@ mod tests {
         check("rule.level", json!({}), None);
         check("rule.level", json!({"rule.level": 7}), Some(json!(7)));
         check("a.b.c", json!({"a": {"b": {"c": null}}}), Some(json!(null)));
+    }
+
+    #[test]
+    fn resolver_agrees_with_lookup() {
+        let paths = [
+            "rule.level",
+            "rule.groups",
+            "timestamp",
+            "data.cpu_usage_%",
+            "rule.level",
+            "a.b.c",
+            "rule",
+        ];
+        let alerts = [
+            json!({"rule": {"level": 5, "groups": ["x"]}, "timestamp": "t", "data": {"cpu_usage_%": "6.2"}}),
+            json!({"rule.level": 7, "rule": {"groups": 1}, "a": {"b": {"c": null}}}),
+            json!({"rule": 3, "data": [1], "a.b.c": true, "a": {"b": 2}}),
+            json!({}),
+        ];
+        let mut resolver = FieldResolver::default();
+        let parsed: Vec<FieldPath> = paths
+            .iter()
+            .map(|p| FieldPath::parse(p).expect("valid"))
+            .collect();
+        let slots: Vec<FieldSlot> = parsed.iter().map(|p| resolver.add(p)).collect();
+        assert_eq!(slots[0], slots[4], "one slot per distinct path");
+        for alert in &alerts {
+            let alert = alert.as_object().expect("object");
+            let mut values = vec![None; resolver.slots()];
+            resolver.resolve(alert, &mut values);
+            for (path, slot) in parsed.iter().zip(&slots) {
+                assert_eq!(slot.get(&values), path.lookup(alert), "{path} in {alert:?}");
+            }
+        }
     }
 
     #[test]
