@@ -60,6 +60,21 @@ impl FeatureMatrix {
         self.columns.iter().position(|c| c == name)
     }
 
+    /// The engine's input frame: rows labelled with the bucket start (RFC 3339, UTC), the same
+    /// columns and values (NaN where the gap policy leaves a gauge unobserved).
+    pub fn to_frame(&self) -> Result<sonar_mvad::Frame, crate::Error> {
+        let index = self
+            .bucket_starts
+            .iter()
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .collect();
+        Ok(sonar_mvad::Frame::new(
+            index,
+            self.columns.clone(),
+            self.values.clone(),
+        )?)
+    }
+
     /// One column's values, oldest bucket first.
     pub fn column(&self, name: &str) -> Option<Vec<f64>> {
         let col = self.column_index(name)?;
@@ -71,3 +86,25 @@ impl FeatureMatrix {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use crate::features::{FeatureBuilder, FeatureSpec};
+    use crate::source::TimeRange;
+
+    #[test]
+    fn converts_to_an_engine_frame() {
+        let plan = FeatureSpec::default().validate().expect("valid");
+        let range = TimeRange {
+            start: chrono::DateTime::from_timestamp(1_733_047_200, 0).expect("in range"),
+            end: chrono::DateTime::from_timestamp(1_733_047_200 + 900, 0).expect("in range"),
+        };
+        let matrix = FeatureBuilder::for_training(&plan, range)
+            .expect("grid")
+            .finish();
+        let frame = matrix.to_frame().expect("valid frame");
+        assert_eq!(frame.n_rows(), 3);
+        assert_eq!(frame.columns(), matrix.columns.as_slice());
+        assert_eq!(frame.index()[1], "2024-12-01T10:05:00Z");
+        assert!(frame.value(0, 0).is_nan());
+    }
+}
