@@ -182,4 +182,22 @@ pub enum Error {
         index: String,
     },
     // ---- config and scenarios ----------------------------------------------------------
+    /// A config or scenario file is not valid YAML.
+    #[error("{path}: not valid YAML: {message}")]
+    ConfigSyntax {
+        /// The file concerned.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A config or scenario value (from a file, the environment or a flag) is wrong.
+    #[error("{origin}: `{key}`: {problem}")]
+    ConfigValue {
+        /// Where the value came from: a file path, `environment variable X` or `command line`.
+        origin: String,
+        /// The dotted key path, e.g. `training.bucket_minutes`.
+        key: String,
+        /// What is wrong and what to do about it.
+        problem: String,
+    },
 }

@@ -11,5 +11,6 @@ pub mod error;
 pub mod features;
 pub mod sink;
 pub mod source;
+pub mod synthetic;
 
 pub use error::Error;

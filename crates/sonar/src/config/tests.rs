@@ -1,0 +1,684 @@
+//! Tests of the config module: every bundled file, data-driven error cases, layering, secrets.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scenario(text: &str) -> Result<Settings, Error> {
+    let loaded = ScenarioFile::parse(text, Path::new("/etc/sonar/scenarios/s.yaml"))?;
+    resolve(
+        None,
+        Some(&loaded),
+        &Environment::default(),
+        &Overrides::default(),
+    )
+}
+
+fn config(text: &str) -> Result<Settings, Error> {
+    let loaded = ConfigFile::parse(text, Path::new("/etc/sonar/config.yaml"))?;
+    resolve(
+        Some(&loaded),
+        None,
+        &Environment::default(),
+        &Overrides::default(),
+    )
+}
+
+/// Expects an error naming `key` whose text contains `problem`.
+fn check_error(result: Result<Settings, Error>, key: &str, problem: &str) {
+    match result {
+        Err(Error::ConfigValue {
+            key: k,
+            problem: p,
+            origin,
+        }) => {
+            assert_eq!(k, key, "key path (problem: {p})");
+            assert!(p.contains(problem), "problem {p:?} lacks {problem:?}");
+            assert!(!origin.is_empty());
+        }
+        Err(other) => panic!("expected a value error for {key}, got {other}"),
+        Ok(_) => panic!("expected an error for {key}, got settings"),
+    }
+}
+
+#[test]
+fn every_bundled_file_validates_without_warnings() {
+    let mut seen = 0;
+    for dir in ["config", "scenarios"] {
+        for entry in std::fs::read_dir(repo().join(dir)).expect("bundled directory") {
+            let path = entry.expect("dir entry").path();
+            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                let report = validate(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let expected = if dir == "config" {
+                    FileKind::Config
+                } else {
+                    FileKind::Scenario
+                };
+                assert_eq!(report.kind, expected, "{}", path.display());
+                assert!(
+                    report.warnings.is_empty(),
+                    "{}: {:?}",
+                    path.display(),
+                    report.warnings
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert_eq!(seen, 6, "one config and five scenarios are bundled");
+}
+
+/// First and last alert time of an NDJSON demo file.
+fn span(path: &Path) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let times: Vec<_> = text
+        .lines()
+        .map(|line| {
+            let alert: serde_json::Value = serde_json::from_str(line).expect("NDJSON line");
+            let ts = alert["timestamp"].as_str().expect("timestamp").to_string();
+            chrono::DateTime::parse_from_str(&ts, "%Y-%m-%dT%H:%M:%S%.3f%z")
+                .expect("Wazuh timestamp")
+                .with_timezone(&chrono::Utc)
+        })
+        .collect();
+    (times[0], times[times.len() - 1])
+}
+
+#[test]
+fn bundled_scenarios_fit_the_demo_data_and_contain_their_attack() {
+    let labels: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("demo/labels.json")).expect("labels"),
+    )
+    .expect("labels JSON");
+    let flags = Overrides {
+        debug: true,
+        ..Overrides::default()
+    };
+    for name in [
+        "brute_force_detection",
+        "lateral_movement_detection",
+        "privilege_escalation_detection",
+        "linux_resource_monitoring",
+        "example_scenario",
+    ] {
+        let path = repo().join("scenarios").join(format!("{name}.yaml"));
+        let loaded = ScenarioFile::load(&path).expect("scenario loads");
+        let s = resolve(None, Some(&loaded), &Environment::default(), &flags).expect("resolves");
+        assert!(
+            s.debug.enabled && !s.shipping.enabled,
+            "{name}: --debug means local only"
+        );
+        let bucket = chrono::Duration::minutes(i64::from(s.features.bucket_minutes));
+        let (t0, t1) = span(&s.debug.training_data);
+        let training_buckets = ((t1 - t0).num_minutes() / bucket.num_minutes()) as usize;
+        assert!(
+            training_buckets >= s.training.min_samples,
+            "{name}: {training_buckets} training buckets < min_samples"
+        );
+        let (d0, d1) = span(&s.debug.detection_data);
+        let file = s
+            .debug
+            .detection_data
+            .file_name()
+            .and_then(|f| f.to_str())
+            .expect("file name");
+        let expected_scenario = if name == "example_scenario" {
+            "brute_force_detection"
+        } else {
+            name
+        };
+        let attacks: Vec<_> = labels
+            .iter()
+            .filter(|l| l["scenario"] == expected_scenario && l["file"] == file)
+            .collect();
+        assert!(!attacks.is_empty(), "{name}: no labelled attack in {file}");
+        let first_scored = d0 + bucket * s.context_buckets() as i32;
+        for attack in attacks {
+            let start = chrono::DateTime::parse_from_str(
+                attack["start"].as_str().expect("start"),
+                "%Y-%m-%dT%H:%M:%S%.3f%z",
+            )
+            .expect("label time");
+            assert!(
+                start >= first_scored && start < d1,
+                "{name}: attack {} at {start} is outside the scorable part {first_scored}..{d1}",
+                attack["name"]
+            );
+        }
+    }
+}
+
+#[test]
+fn wrong_values_name_the_key_and_the_problem() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "training: {bucket_minutes: five}",
+            "training.bucket_minutes",
+            "expected a whole number",
+        ),
+        (
+            "training: {bucket_minutes: 0}",
+            "bucket_minutes",
+            "between 1 and 1440",
+        ),
+        (
+            "training: {sliding_window: -3}",
+            "training.sliding_window",
+            "must not be negative",
+        ),
+        (
+            "training: {sliding_window: 27}",
+            "training.sliding_window",
+            "between 28 and 2880",
+        ),
+        (
+            "training: {numeric_fields: rule.level}",
+            "training.numeric_fields",
+            "a list of strings",
+        ),
+        (
+            "training: {numeric_fields: [rule.level], max_numeric_fields: [data.cpu]}",
+            "max_numeric_fields",
+            "not in numeric_fields",
+        ),
+        ("training: {device: tpu}", "device", "unknown device"),
+        (
+            "training: {min_samples: 10}",
+            "training.min_samples",
+            "below what MVAD needs",
+        ),
+        (
+            "training: {synthetic_mode: sideways}",
+            "training.synthetic_mode",
+            "unknown mode",
+        ),
+        (
+            "training: {synthetic_srcip: not-an-ip}",
+            "training.synthetic_srcip",
+            "not an IP",
+        ),
+        (
+            "training: {extra_params: {epochs: 0}}",
+            "extra_params.epochs",
+            "whole number",
+        ),
+        (
+            "training: {extra_params: {sliding_window: 50}}",
+            "extra_params.sliding_window",
+            "directly",
+        ),
+        (
+            "training: {alert_filter: [1, 2]}",
+            "training.alert_filter",
+            "a mapping",
+        ),
+        (
+            "detection: {mode: sometimes}",
+            "detection.mode",
+            "historical, batch or realtime",
+        ),
+        (
+            "detection: {threshold: 1.5}",
+            "detection.threshold",
+            "between 0 and 1",
+        ),
+        (
+            "detection: {threshold: high}",
+            "detection.threshold",
+            "a number",
+        ),
+        (
+            "detection: {min_consecutive: 0}",
+            "detection.min_consecutive",
+            "at least 1",
+        ),
+        (
+            "detection: {lookback_minutes: 0}",
+            "detection.lookback_minutes",
+            "at least 1",
+        ),
+        (
+            "detection: {polling_interval_seconds: 0}",
+            "detection.polling_interval_seconds",
+            "at least 1",
+        ),
+        (
+            "detection: {dry_run: yes please}",
+            "detection.dry_run",
+            "true or false",
+        ),
+        ("enabled: maybe", "enabled", "true or false"),
+        ("training: 12", "training", "must be a mapping"),
+        (
+            "wazuh: {base_url: 'not a url'}",
+            "wazuh.base_url",
+            "not a URL",
+        ),
+        ("wazuh: {base_url: 'ftp://x'}", "wazuh.base_url", "https://"),
+        (
+            "wazuh: {page_size: 20000}",
+            "wazuh.page_size",
+            "between 1 and 10000",
+        ),
+        (
+            "wazuh: {password: a, password_file: /dev/null}",
+            "wazuh.password_file",
+            "not both",
+        ),
+        (
+            "shipping: {scenario_id: 'Brute Force'}",
+            "shipping.scenario_id",
+            "lowercase",
+        ),
+        ("model_name: ../escape", "model_name", "plain file name"),
+    ];
+    for (yaml, key, problem) in cases {
+        check_error(scenario(&format!("name: t\n{yaml}")), key, problem);
+    }
+    check_error(
+        config("mvad: {sliding_window: 10}"),
+        "mvad.sliding_window",
+        "between 28",
+    );
+    check_error(
+        config("features: {categorical_top_k: -1}"),
+        "features.categorical_top_k",
+        "negative",
+    );
+    check_error(
+        config("debug: {enabled: 1}"),
+        "debug.enabled",
+        "true or false",
+    );
+}
+
+#[test]
+fn invalid_yaml_and_missing_files_are_errors_naming_the_file() {
+    let err = ScenarioFile::parse("name: [unclosed", Path::new("bad.yaml")).expect_err("bad YAML");
+    assert!(
+        matches!(&err, Error::ConfigSyntax { path, .. } if path == Path::new("bad.yaml")),
+        "{err}"
+    );
+    let err = validate(Path::new("/nonexistent/scenario.yaml")).expect_err("missing file");
+    assert!(
+        err.to_string().contains("/nonexistent/scenario.yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_warned_about_and_ignored() {
+    let loaded = ScenarioFile::parse(
+        "name: t\nthreshhold: 3\ntraining: {bucket_minutes: 5, colour: red}\nwazuh: {verify_certs: false}\n",
+        Path::new("s.yaml"),
+    )
+    .expect("parses");
+    let w = &loaded.warnings;
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(
+        w[0].contains("s.yaml") && w[0].contains("`threshhold`"),
+        "{w:?}"
+    );
+    assert!(w[1].contains("`training.colour`"), "{w:?}");
+    assert!(
+        w[2].contains("`wazuh.verify_certs`") && w[2].contains("use wazuh.verify_ssl"),
+        "{w:?}"
+    );
+    let s = resolve(
+        None,
+        Some(&loaded),
+        &Environment::default(),
+        &Overrides::default(),
+    )
+    .expect("resolves");
+    assert!(
+        s.wazuh.tls.verify,
+        "the misspelt key did not turn verification off"
+    );
+    assert_eq!(s.warnings.len(), 3);
+}
+
+#[test]
+fn null_keys_mean_not_given() {
+    // The original crashed on `categorical_fields:` with only comments after it.
+    let s = scenario("name: t\ntraining:\n  categorical_fields:\n  bucket_minutes: 10\n")
+        .expect("valid");
+    assert!(s.features.categorical_fields.is_empty());
+    assert_eq!(s.features.bucket_minutes, 10);
+}
+
+#[test]
+fn extra_params_warnings_and_merge() {
+    let cfg = ConfigFile::parse(
+        "mvad: {extra_params: {epochs: 5, seed: 1}}",
+        Path::new("c.yaml"),
+    )
+    .expect("config");
+    let sc = ScenarioFile::parse(
+        "name: t\ntraining: {extra_params: {epochs: 9, learning_rate: 0.01, frobnicate: 1}}",
+        Path::new("s.yaml"),
+    )
+    .expect("scenario");
+    let s = resolve(
+        Some(&cfg),
+        Some(&sc),
+        &Environment::default(),
+        &Overrides::default(),
+    )
+    .expect("valid");
+    assert_eq!(s.mvad.extra_params["epochs"], 9);
+    assert_eq!(s.mvad.extra_params["seed"], 1);
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("learning_rate") && w.contains("`lr`")),
+        "{:?}",
+        s.warnings
+    );
+    assert!(
+        s.warnings.iter().any(|w| w.contains("frobnicate")),
+        "{:?}",
+        s.warnings
+    );
+}
+
+#[test]
+fn layers_apply_in_order_defaults_config_scenario_env_flags() {
+    let cfg = ConfigFile::parse(
+        "wazuh: {base_url: 'https://cfg:9200', username: cfg, password: cfgpw}\nfeatures: {bucket_minutes: 10, numeric_fields: [a]}\nmvad: {sliding_window: 100}\n",
+        Path::new("/srv/sonar/config/c.yaml"),
+    )
+    .expect("config");
+    let none =
+        resolve(None, None, &Environment::default(), &Overrides::default()).expect("defaults");
+    assert_eq!(none.features.bucket_minutes, 5);
+    assert_eq!(none.mvad.sliding_window.get(), 200);
+    assert_eq!(none.wazuh.base_url.as_str(), "https://localhost:9200/");
+    assert_eq!(none.wazuh.password_origin, SecretOrigin::BuiltInDefault);
+    assert_eq!(none.detection.threshold, 0.85);
+
+    let only_cfg = resolve(
+        Some(&cfg),
+        None,
+        &Environment::default(),
+        &Overrides::default(),
+    )
+    .expect("config layer");
+    assert_eq!(only_cfg.features.bucket_minutes, 10);
+    assert_eq!(only_cfg.features.numeric_fields, vec!["a"]);
+    assert_eq!(only_cfg.wazuh.username, "cfg");
+
+    let sc = ScenarioFile::parse(
+        "name: My Scenario\ntraining: {bucket_minutes: 15}\ndetection: {mode: realtime, lookback_minutes: 30}\nwazuh: {username: scen}\n",
+        Path::new("s.yaml"),
+    )
+    .expect("scenario");
+    let with_sc = resolve(
+        Some(&cfg),
+        Some(&sc),
+        &Environment::default(),
+        &Overrides::default(),
+    )
+    .expect("scenario layer");
+    assert_eq!(with_sc.features.bucket_minutes, 15, "scenario beats config");
+    assert_eq!(
+        with_sc.features.numeric_fields,
+        vec!["a"],
+        "config applies where the scenario is silent"
+    );
+    assert_eq!(with_sc.mvad.sliding_window.get(), 100);
+    assert_eq!(with_sc.wazuh.username, "scen");
+    assert_eq!(with_sc.detection.mode, DetectionMode::Realtime);
+    assert_eq!(with_sc.model_name, "my_scenario");
+    assert_eq!(with_sc.model_path, PathBuf::from("models/my_scenario"));
+
+    let env = Environment::from_pairs([
+        (ENV_USERNAME.to_string(), "envuser".to_string()),
+        (ENV_PASSWORD.to_string(), "envpw".to_string()),
+        (ENV_URL.to_string(), "https://env:9200".to_string()),
+    ]);
+    let with_env = resolve(Some(&cfg), Some(&sc), &env, &Overrides::default()).expect("env layer");
+    assert_eq!(with_env.wazuh.username, "envuser");
+    assert_eq!(with_env.wazuh.password.expose(), "envpw");
+    assert_eq!(with_env.wazuh.password_origin, SecretOrigin::Environment);
+    assert_eq!(with_env.wazuh.base_url.host_str(), Some("env"));
+
+    let flags = Overrides {
+        mode: Some(DetectionMode::Batch),
+        lookback_minutes: Some(90),
+        lookback_hours: Some(2),
+        model_name: Some("custom".into()),
+        payload_dir: Some("dumps".into()),
+        dry_run: true,
+        ..Overrides::default()
+    };
+    let with_flags = resolve(Some(&cfg), Some(&sc), &env, &flags).expect("flag layer");
+    assert_eq!(with_flags.detection.mode, DetectionMode::Batch);
+    assert_eq!(with_flags.detection.lookback.as_secs(), 90 * 60);
+    assert_eq!(with_flags.training.lookback.as_secs(), 2 * 3600);
+    assert_eq!(with_flags.model_name, "custom");
+    assert!(with_flags.detection.payloads.dry_run);
+    assert_eq!(with_flags.detection.payloads.dir, PathBuf::from("dumps"));
+}
+
+#[test]
+fn paths_are_relative_to_the_file_that_names_them() {
+    let cfg = ConfigFile::parse(
+        "debug: {data_dir: ../demo, training_data_file: t.ndjson}\nmodel_path: ../models/m\nwazuh: {ca_cert: certs/ca.pem}\n",
+        Path::new("/srv/sonar/config/c.yaml"),
+    )
+    .expect("config");
+    let sc = ScenarioFile::parse("name: x\ndebug: {detection_data_file: d.ndjson, anomalies_file: out/a.jsonl}\ndetection: {payload_dir: dumps}\n", Path::new("/srv/scen/x.yaml")).expect("scenario");
+    let s = resolve(
+        Some(&cfg),
+        Some(&sc),
+        &Environment::default(),
+        &Overrides::default(),
+    )
+    .expect("valid");
+    assert_eq!(
+        s.debug.training_data,
+        PathBuf::from("/srv/sonar/config/../demo/t.ndjson")
+    );
+    assert_eq!(
+        s.debug.detection_data,
+        PathBuf::from("/srv/sonar/config/../demo/d.ndjson")
+    );
+    assert_eq!(
+        s.debug.anomalies_file,
+        PathBuf::from("/srv/scen/out/a.jsonl")
+    );
+    assert_eq!(s.detection.payloads.dir, PathBuf::from("/srv/scen/dumps"));
+    assert_eq!(
+        s.wazuh.tls.ca_cert,
+        Some(PathBuf::from("/srv/sonar/config/certs/ca.pem"))
+    );
+    assert_eq!(s.model_path, PathBuf::from("/srv/sonar/config/../models/x"));
+}
+
+#[test]
+fn secrets_never_print_and_come_from_the_password_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("pw"), "s3cret\nignored second line\n").expect("write");
+    let cfg_path = dir.path().join("c.yaml");
+    std::fs::write(&cfg_path, "wazuh: {password_file: pw}\n").expect("write");
+    let cfg = ConfigFile::load(&cfg_path).expect("config");
+    let s = resolve(
+        Some(&cfg),
+        None,
+        &Environment::default(),
+        &Overrides::default(),
+    )
+    .expect("valid");
+    assert_eq!(s.wazuh.password.expose(), "s3cret");
+    assert_eq!(s.wazuh.password_origin, SecretOrigin::PasswordFile);
+    let shown = format!("{:?} {}", s.wazuh, s.wazuh.password);
+    assert!(
+        !shown.contains("s3cret") && shown.contains("***"),
+        "{shown}"
+    );
+
+    std::fs::write(dir.path().join("pw"), "").expect("write");
+    let err = resolve(
+        Some(&cfg),
+        None,
+        &Environment::default(),
+        &Overrides::default(),
+    )
+    .expect_err("empty file");
+    assert!(err.to_string().contains("is empty"), "{err}");
+}
+
+#[test]
+fn verify_ssl_defaults_to_true_and_false_warns() {
+    let s = config("").expect("empty config is valid");
+    assert!(s.wazuh.tls.verify);
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let s = config("wazuh: {verify_ssl: false}").expect("valid");
+    assert!(!s.wazuh.tls.verify);
+    assert!(
+        s.warnings.iter().any(|w| w.contains("NOT verified")),
+        "{:?}",
+        s.warnings
+    );
+    let s = config("wazuh: {verify_ssl: /etc/ca.pem}").expect("the original's CA-path form");
+    assert!(s.wazuh.tls.verify);
+    assert_eq!(s.wazuh.tls.ca_cert, Some(PathBuf::from("/etc/ca.pem")));
+}
+
+#[test]
+fn debug_enabled_in_yaml_really_enables_debug_mode_and_disables_shipping() {
+    let s = scenario("name: t\ndebug: {enabled: true}\nshipping: {enabled: true}").expect("valid");
+    assert!(s.debug.enabled);
+    assert!(!s.shipping.enabled);
+    let s = scenario("name: t\nshipping: {enabled: true}").expect("valid");
+    assert!(!s.debug.enabled && s.shipping.enabled);
+}
+
+#[test]
+fn model_names_are_slugs_without_timestamps() {
+    for (name, expected) in [
+        ("Brute Force Detection", "brute_force_detection"),
+        (
+            "  Linux -- Resource/Monitoring!! ",
+            "linux_--_resource_monitoring",
+        ),
+        ("___", "scenario"),
+        ("Ünïcode Name", "n_code_name"),
+    ] {
+        assert_eq!(slug(name), expected, "{name}");
+    }
+    let s = scenario("name: Brute Force Detection").expect("valid");
+    assert_eq!(s.model_name, "brute_force_detection");
+    assert_eq!(s.shipping.scenario_id, "brute_force_detection");
+    let s = scenario("name: X\nmodel_name: fixed_v1").expect("valid");
+    assert_eq!(s.model_name, "fixed_v1");
+}
+
+#[test]
+fn pickle_model_paths_are_rewritten_with_a_warning() {
+    let s = config("model_path: ./model/mvad_model.pkl").expect("valid");
+    assert_eq!(s.model_path, PathBuf::from("/etc/sonar/./model/mvad_model"));
+    assert!(
+        s.warnings.iter().any(|w| w.contains("pickle")),
+        "{:?}",
+        s.warnings
+    );
+}
+
+#[test]
+fn synthetic_flags_build_an_injection() {
+    let flags = Overrides {
+        synthetic_count: Some(20),
+        synthetic_mode: Some(crate::synthetic::Placement::Prepend),
+        synthetic_srcip: Some("203.0.113.9".parse().expect("ip")),
+        ..Overrides::default()
+    };
+    let s = resolve(None, None, &Environment::default(), &flags).expect("valid");
+    let inj = s.injection.expect("injection");
+    assert_eq!(inj.count, 20);
+    assert_eq!(inj.placement, crate::synthetic::Placement::Prepend);
+    assert_eq!(inj.spec.level, 5);
+    assert_eq!(inj.spec.srcip.to_string(), "203.0.113.9");
+    let flags = Overrides {
+        synthetic_level: Some(30),
+        synthetic_count: Some(1),
+        ..Overrides::default()
+    };
+    let err = resolve(None, None, &Environment::default(), &flags).expect_err("level too high");
+    assert!(err.to_string().contains("--synthetic-level"), "{err}");
+}
+
+#[test]
+fn sliding_window_sizes() {
+    let sw = SlidingWindow::new(48).expect("valid");
+    assert_eq!(
+        (sw.input_rows(), sw.threshold_rows(), sw.min_scoring_rows()),
+        (24, 24, 48)
+    );
+    let sw = SlidingWindow::new(1000).expect("valid");
+    assert_eq!((sw.input_rows(), sw.threshold_rows()), (500, 200));
+    assert!(SlidingWindow::new(27).is_err() && SlidingWindow::new(2881).is_err());
+}
+
+/// The key table of the walk and the serde structs must list the same keys, or a key would be
+/// accepted by one and rejected (or silently dropped) by the other.
+#[test]
+fn schema_matches_structs() {
+    fn keys(value: &serde_yaml::Value, prefix: &str, out: &mut Vec<String>) {
+        if let Some(map) = value.as_mapping() {
+            for (k, v) in map {
+                let k = k.as_str().expect("string key");
+                let path = if prefix.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                // Free-form maps are leaves in the schema.
+                if !(k == "extra_params" || k == "alert_filter") {
+                    keys(v, &path, out);
+                }
+                out.push(path);
+            }
+        }
+    }
+    fn full<T: Default + serde::Serialize>() -> serde_yaml::Value {
+        serde_yaml::to_value(T::default()).expect("serialises")
+    }
+    // `None` serialises as null, so every key of a default section shows.
+    let mut cfg_keys = Vec::new();
+    let mut cfg = serde_yaml::Mapping::new();
+    for (name, section) in [
+        ("wazuh", full::<WazuhSection>()),
+        ("mvad", full::<MvadSection>()),
+        ("features", full::<FeaturesSection>()),
+        ("debug", full::<DebugSection>()),
+        ("shipping", full::<ShippingSection>()),
+    ] {
+        cfg.insert(name.into(), section);
+    }
+    cfg.insert("model_path".into(), serde_yaml::Value::Null);
+    keys(&serde_yaml::Value::Mapping(cfg), "", &mut cfg_keys);
+    let mut expected = schema::key_paths(schema::CONFIG, "");
+    cfg_keys.sort();
+    expected.sort();
+    assert_eq!(cfg_keys, expected);
+
+    let mut sc = serde_yaml::to_value(ScenarioFile::default()).expect("serialises");
+    let map = sc.as_mapping_mut().expect("mapping");
+    map.insert("training".into(), full::<TrainingSection>());
+    map.insert("detection".into(), full::<DetectionSection>());
+    map.insert("shipping".into(), full::<ShippingSection>());
+    map.insert("debug".into(), full::<DebugSection>());
+    map.insert("wazuh".into(), full::<WazuhSection>());
+    let mut sc_keys = Vec::new();
+    keys(&sc, "", &mut sc_keys);
+    let mut expected = schema::key_paths(schema::SCENARIO, "");
+    sc_keys.sort();
+    expected.sort();
+    assert_eq!(sc_keys, expected);
+}
