@@ -1,6 +1,6 @@
 //! The config file (`config/default_config.yaml`) as written: every key optional, so a layer
 //! that does not name a key leaves the value of the layer below in place. Defaults live in
-//! [`super::settings`], which merges the layers into typed values.
+//! `settings`, which merges the layers into typed values.
 
 use std::path::{Path, PathBuf};
 
