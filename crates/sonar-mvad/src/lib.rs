@@ -4,6 +4,7 @@
 //! It knows nothing of alerts, HTTP or YAML: it takes a numeric [`Frame`] (row labels and
 //! named columns) plus [`MvadParams`], and returns per-row results.
 
+mod device;
 mod error;
 mod frame;
 pub mod net;
@@ -11,6 +12,7 @@ mod params;
 pub mod preprocess;
 pub mod weights;
 
+pub use device::compute_device;
 pub use error::{MvadError, Result};
 pub use frame::Frame;
 pub use params::{FillMethod, MvadParams, TrainingRules, WindowSizes, MIN_SLIDING_WINDOW};
@@ -25,4 +27,4 @@ pub use model::{
 };
 pub use score::{Contribution, CorrelationChanges, RowResult, ThresholdRule};
 pub use stream::{warmup_rows, ScorerState, StreamingScorer};
-pub use train::{data_needs, fit, DataNeeds, EpochReport, TrainObserver};
+pub use train::{data_needs, fit, DataNeeds, EpochReport, TrainObserver, Trainer};

@@ -40,6 +40,10 @@ pub struct EpochReport {
     pub improved: bool,
     /// Optimizer steps so far.
     pub steps: usize,
+    /// Wall time of this epoch's optimizer steps.
+    pub train_time: std::time::Duration,
+    /// Wall time of this epoch's validation pass.
+    pub val_time: std::time::Duration,
 }
 
 /// Receives progress and may cancel training between batches.
@@ -88,12 +92,7 @@ pub fn fit(
     observer: &mut dyn TrainObserver,
 ) -> Result<MvadModel> {
     params.validate()?;
-    if params.device != "cpu" {
-        return Err(MvadError::Device(
-            params.device.clone(),
-            "this build computes on the CPU only (`device: cpu`); GPU backends need the `gpu` cargo feature".into(),
-        ));
-    }
+    let device = crate::device::compute_device(&params.device)?;
     let ws = params.windows();
     let w = ws.input;
     let needs = data_needs(params);
@@ -134,20 +133,14 @@ pub fn fit(
         }
     }
 
-    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    let initial = Weights::init(k, &mut rng);
-    let base = Device::flex();
-    let device = base.clone().autodiff();
-    let mut net = MvadNet::from_weights(&initial, &device);
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let mut batches_tracked = initial.batches_tracked.clone();
-
+    let mut trainer = Trainer::on_device(k, params, device.clone());
+    let base = device;
     let mut best: Option<(f64, Weights, usize)> = None;
     let (mut train_losses, mut val_losses) = (Vec::new(), Vec::new());
-    let mut steps = 0;
     let mut since_best = 0;
     for epoch in 1..=params.epochs {
-        train_ends.shuffle(&mut rng);
+        let started = std::time::Instant::now();
+        train_ends.shuffle(&mut trainer.rng);
         let (mut loss_sum, mut samples) = (0.0, 0usize);
         for batch in train_ends.chunks(params.batch_size) {
             let full = batch.len() == params.batch_size;
@@ -158,47 +151,25 @@ pub fn fit(
             if observer.cancelled() {
                 return Err(MvadError::Cancelled);
             }
-            let b = batch.len();
-            let (mut x, y) = preprocess::gather_windows(&train_series, k, w, batch);
-            for v in x.iter_mut() {
-                *v += (INPUT_NOISE * standard_normal(&mut rng) as f64) as f32;
-            }
-            let x = Tensor::<3>::from_data(TensorData::new(x, [b, w, k]), &device);
-            let y = Tensor::<2>::from_data(TensorData::new(y, [b, k]), &device);
-            let noise = TrainNoise {
-                time_mask: dropout_mask([b, GAT_WINDOW, GAT_WINDOW], &mut rng, &device),
-                feat_mask: dropout_mask([b, k, k], &mut rng, &device),
-                vae_eps: Tensor::from_data(
-                    TensorData::new(
-                        (0..b * HIDDEN)
-                            .map(|_| standard_normal(&mut rng))
-                            .collect::<Vec<f32>>(),
-                        [b, HIDDEN],
-                    ),
-                    &device,
-                ),
-            };
-            let out = net.forward(x, Some(noise));
-            let loss = batch_loss(out, y, params.beta);
-            loss_sum += f64::from(loss.clone().into_scalar::<f32>());
-            samples += b;
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optim.step(params.lr, net, grads);
-            steps += 1;
-            batches_tracked.values_mut().for_each(|c| *c += 1);
+            let (x, y) = preprocess::gather_windows(&train_series, k, w, batch);
+            loss_sum += trainer.step(x, y);
+            samples += batch.len();
         }
         let train_loss = if samples > 0 {
             loss_sum / samples as f64
         } else {
             0.0
         };
-        let eval = net.valid();
+        let train_time = started.elapsed();
+        let started = std::time::Instant::now();
+        let eval = trainer.net.valid();
         let val_loss = validation_loss(&eval, &base, &val_series, k, w, &val_ends, params.beta);
+        let val_time = started.elapsed();
         train_losses.push(train_loss);
         val_losses.push(val_loss);
         let improved = best.as_ref().is_none_or(|(b, _, _)| val_loss < *b);
         if improved {
-            best = Some((val_loss, eval.to_weights(&batches_tracked), epoch));
+            best = Some((val_loss, eval.to_weights(&trainer.batches_tracked), epoch));
             since_best = 0;
         } else {
             since_best += 1;
@@ -209,7 +180,9 @@ pub fn fit(
             train_loss,
             val_loss,
             improved,
-            steps,
+            steps: trainer.steps,
+            train_time,
+            val_time,
         });
         if params
             .rules
@@ -271,7 +244,7 @@ pub fn fit(
         training: Some(TrainingSummary {
             epochs_run: train_losses.len(),
             best_epoch,
-            steps,
+            steps: trainer.steps,
             train_loss: train_losses,
             val_loss: val_losses,
         }),
@@ -279,6 +252,74 @@ pub fn fit(
     };
     debug_assert!(BATCH_NORMS.len() == weights.batches_tracked.len());
     MvadModel::new(meta, weights)
+}
+
+/// One model under training: the network on an autodiff device, Adam, and the seeded random
+/// stream. [`fit`] drives it; it is public for benchmarks and custom loops.
+pub struct Trainer {
+    net: MvadNet,
+    optim: burn::optim::ModuleOptimizer,
+    rng: ChaCha8Rng,
+    device: Device,
+    batches_tracked: std::collections::BTreeMap<String, i64>,
+    k: usize,
+    lr: f64,
+    beta: f64,
+    steps: usize,
+}
+
+impl Trainer {
+    /// A freshly initialised network for `k` variables on the CPU, seeded by `params.seed`.
+    pub fn new(k: usize, params: &MvadParams) -> Self {
+        Self::on_device(k, params, Device::flex())
+    }
+
+    /// The same on a given compute device.
+    pub fn on_device(k: usize, params: &MvadParams, device: Device) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+        let initial = Weights::init(k, &mut rng);
+        let device = device.autodiff();
+        Self {
+            net: MvadNet::from_weights(&initial, &device),
+            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+            rng,
+            device,
+            batches_tracked: initial.batches_tracked,
+            k,
+            lr: params.lr,
+            beta: params.beta,
+            steps: 0,
+        }
+    }
+
+    /// One optimizer step on a batch: windows `x` (`[B, W, k]` flattened, in [0, 1]) and
+    /// targets `y` (`[B, k]`). Adds the input noise, draws dropout and ε, returns the batch's
+    /// summed loss.
+    pub fn step(&mut self, mut x: Vec<f32>, y: Vec<f32>) -> f64 {
+        let (k, device) = (self.k, &self.device);
+        let b = y.len() / k;
+        let w = x.len() / (b * k);
+        let rng = &mut self.rng;
+        for v in x.iter_mut() {
+            *v += (INPUT_NOISE * standard_normal(rng) as f64) as f32;
+        }
+        let x = Tensor::<3>::from_data(TensorData::new(x, [b, w, k]), device);
+        let y = Tensor::<2>::from_data(TensorData::new(y, [b, k]), device);
+        let eps: Vec<f32> = (0..b * HIDDEN).map(|_| standard_normal(rng)).collect();
+        let noise = TrainNoise {
+            time_mask: dropout_mask([b, GAT_WINDOW, GAT_WINDOW], rng, device),
+            feat_mask: dropout_mask([b, k, k], rng, device),
+            vae_eps: Tensor::from_data(TensorData::new(eps, [b, HIDDEN]), device),
+        };
+        let out = self.net.forward(x, Some(noise));
+        let loss = batch_loss(out, y, self.beta);
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        self.net = self.optim.step(self.lr, self.net.clone(), grads);
+        self.steps += 1;
+        self.batches_tracked.values_mut().for_each(|c| *c += 1);
+        value
+    }
 }
 
 /// `β·(recon SSE + KL) + forecast SSE`, summed over the batch.
