@@ -1,5 +1,321 @@
-//! The `sonar` binary: parses flags, loads configuration, runs the library's pipeline.
+//! The `sonar` binary: parses flags ([`args`]), loads the layered settings, runs the library's
+//! pipeline, prints progress and one summary line per run.
+//!
+//! Exit codes: 0 success (including "nothing to do", said on stdout), 1 failure (one line plus
+//! its causes on stderr), 2 usage error (clap's message). Ctrl+C / SIGTERM stop cleanly.
 
-fn main() {
-    println!("sonar: not yet wired");
+mod args;
+mod progress;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use sonar::config::{DetectionMode, Settings};
+use sonar::pipeline::{
+    self, historical_range, open_sink, Clock, DetectRequest, LoadedModel, LoopLimit,
+    SimulatedClock, StopFlag, SystemClock,
+};
+
+use args::{Cli, Command, GlobalArgs, LogFormat, Run};
+use progress::CliProgress;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    if let Err(e) = init_logging(&cli.global) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let stop = StopFlag::new();
+    let handler_stop = stop.clone();
+    // First signal: stop after the current step. Second: leave at once.
+    if let Err(e) = ctrlc::set_handler(move || {
+        if handler_stop.is_raised() {
+            std::process::exit(130);
+        }
+        eprintln!("stopping (Ctrl+C again to exit at once)…");
+        handler_stop.raise();
+    }) {
+        tracing::warn!(error = %e, "cannot install the Ctrl+C/SIGTERM handler");
+    }
+    match run(cli, &stop) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(global: &GlobalArgs) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&global.log_level).with_context(|| {
+        format!(
+            "--log-level {:?} is not a level or filter",
+            global.log_level
+        )
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match global.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+fn run(cli: Cli, stop: &StopFlag) -> Result<()> {
+    match &cli.command {
+        Command::Validate(args) => validate(&args.files),
+        Command::Check => check(&cli.global),
+        Command::Train(args) => {
+            let run = Run::train(&cli.global, args);
+            let settings = load(&run)?;
+            let clock = clock(&run);
+            train(&settings, &run, clock.as_ref(), stop)
+        }
+        Command::Detect(args) => {
+            let run = Run::detect(&cli.global, args);
+            let settings = load(&run)?;
+            let clock = clock(&run);
+            if settings.detection.mode == DetectionMode::Batch {
+                train(&settings, &run, clock.as_ref(), stop)?;
+            }
+            detect(&settings, &run, clock.as_ref(), stop)
+        }
+        Command::Scenario(args) => {
+            let run = Run::scenario(&cli.global, args);
+            let settings = load(&run)?;
+            scenario(&settings, &run, stop)
+        }
+    }
+}
+
+fn clock(run: &Run) -> Box<dyn Clock> {
+    match run.now {
+        Some(now) => Box::new(SimulatedClock::new(now)),
+        None => Box::new(SystemClock),
+    }
+}
+
+fn load(run: &Run) -> Result<Settings> {
+    let settings = Settings::load(
+        run.config.as_deref(),
+        run.scenario.as_deref(),
+        &run.overrides,
+    )
+    .context("cannot load the settings")?;
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    if settings.debug.enabled {
+        tracing::info!(
+            training = %settings.debug.training_data.display(),
+            detection = %settings.debug.detection_data.display(),
+            "debug mode: reading local files, writing anomalies to a local JSONL file; nothing is sent anywhere"
+        );
+    }
+    Ok(settings)
+}
+
+fn validate(files: &[std::path::PathBuf]) -> Result<()> {
+    let mut failed = 0;
+    for file in files {
+        match sonar::config::validate(file) {
+            Ok(v) => {
+                let kind = match v.kind {
+                    sonar::config::FileKind::Config => "config",
+                    sonar::config::FileKind::Scenario => "scenario",
+                };
+                println!(
+                    "ok: {} ({kind}, {} warning(s))",
+                    file.display(),
+                    v.warnings.len()
+                );
+                for w in &v.warnings {
+                    println!("  warning: {w}");
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("invalid: {}: {e}", file.display());
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} file(s) are invalid", files.len());
+    }
+    Ok(())
+}
+
+fn check(global: &GlobalArgs) -> Result<()> {
+    let run = Run {
+        config: global.config.clone(),
+        scenario: None,
+        overrides: sonar::config::Overrides {
+            debug: global.debug,
+            ..Default::default()
+        },
+        payload_dir_given: false,
+        now: None,
+        max_polls: None,
+    };
+    let settings = load(&run)?;
+    if settings.debug.enabled {
+        for path in [
+            &settings.debug.training_data,
+            &settings.debug.detection_data,
+        ] {
+            let files = sonar::source::local::LocalFiles::open(path)
+                .with_context(|| format!("debug data {} is not readable", path.display()))?;
+            println!(
+                "✓ debug data: {} ({} file(s))",
+                path.display(),
+                files.files().len()
+            );
+        }
+        return Ok(());
+    }
+    let client = pipeline::indexer_client(&settings).context("cannot build the indexer client")?;
+    let result = client
+        .check()
+        .with_context(|| format!("connection check of {} failed", settings.wazuh.base_url))?;
+    println!(
+        "✓ connected to {} at {}: cluster {} (OpenSearch {}), health {}",
+        settings.wazuh.base_url, result.address, result.cluster_name, result.version, result.health
+    );
+    Ok(())
+}
+
+fn train(settings: &Settings, run: &Run, clock: &dyn Clock, stop: &StopFlag) -> Result<()> {
+    let mut progress = CliProgress::new();
+    let outcome = pipeline::train(settings, clock, &mut progress, stop, run.payload_dir_given)
+        .with_context(|| format!("training model {} failed", settings.model_name))?;
+    println!(
+        "✓ model {} trained on {} → {} ({} columns, {} epochs)",
+        settings.model_name,
+        fmt_range(&outcome.range),
+        outcome.model_path.display(),
+        outcome.columns,
+        outcome.epochs_run
+    );
+    println!("train summary: {}", outcome.summary);
+    Ok(())
+}
+
+fn fmt_range(r: &sonar::source::TimeRange) -> String {
+    format!(
+        "{} .. {}",
+        r.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        r.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+fn detect(settings: &Settings, run: &Run, clock: &dyn Clock, stop: &StopFlag) -> Result<()> {
+    let model = LoadedModel::load(&settings.model_path)
+        .with_context(|| format!("cannot load model {}", settings.model_name))?;
+    let mut sink = open_sink(settings, &model, run.payload_dir_given)
+        .context("cannot open the anomaly destination")?;
+    let mut progress = CliProgress::new();
+    if settings.detection.mode == DetectionMode::Realtime {
+        let mut on_poll = |o: &pipeline::DetectOutcome| {
+            println!("poll {}: {}", fmt_range(&o.range), o.summary);
+        };
+        let total = pipeline::run_realtime(
+            settings,
+            &model,
+            sink.as_mut(),
+            clock,
+            &mut progress,
+            stop,
+            LoopLimit {
+                max_polls: run.max_polls,
+            },
+            &mut on_poll,
+        )
+        .context("realtime detection failed")?;
+        println!("realtime summary: {total}");
+        if stop.is_raised() {
+            println!("stopped cleanly; the next run resumes after the last scored bucket");
+        }
+        return Ok(());
+    }
+    let range = historical_range(settings, &model, clock.now())?;
+    let request = DetectRequest {
+        range: Some(range),
+        ..DetectRequest::default()
+    };
+    let outcome = pipeline::detect(
+        settings,
+        &model,
+        &request,
+        sink.as_mut(),
+        clock,
+        &mut progress,
+        stop,
+    )
+    .with_context(|| format!("detection with model {} failed", settings.model_name))?;
+    if outcome.summary.anomalies == 0 {
+        println!("no anomalies in {}", fmt_range(&outcome.range));
+    } else {
+        println!(
+            "{} anomalous bucket(s) in {} event(s) written to {}",
+            outcome.summary.anomalies,
+            outcome.summary.events,
+            sink.destination()
+        );
+    }
+    println!("detect summary: {}", outcome.summary);
+    Ok(())
+}
+
+fn scenario(settings: &Settings, run: &Run, stop: &StopFlag) -> Result<()> {
+    let Some(info) = &settings.scenario else {
+        anyhow::bail!("no scenario loaded");
+    };
+    if !info.enabled {
+        println!(
+            "scenario {:?} is disabled (enabled: false); nothing to do",
+            info.name
+        );
+        return Ok(());
+    }
+    tracing::info!(name = %info.name, description = %info.description, "scenario");
+    let clock = clock(run);
+    let mode = settings.detection.mode;
+    let model_exists = settings.model_path.join(sonar_mvad::META_FILE).is_file();
+    let must_train =
+        info.has_training && (mode == DetectionMode::Batch || !model_exists || !info.has_detection);
+    if must_train {
+        if !model_exists && mode != DetectionMode::Batch && info.has_detection {
+            println!(
+                "no model at {} yet: training it first",
+                settings.model_path.display()
+            );
+        }
+        train(settings, run, clock.as_ref(), stop)?;
+    }
+    if info.has_detection {
+        detect(settings, run, clock.as_ref(), stop)?;
+    } else if !must_train {
+        println!(
+            "scenario {:?} has neither training nor detection; nothing to do",
+            info.name
+        );
+    }
+    Ok(())
 }

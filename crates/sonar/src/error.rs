@@ -200,4 +200,69 @@ pub enum Error {
         /// What is wrong and what to do about it.
         problem: String,
     },
+    // ---- detection and pipeline ---------------------------------------------------------
+    /// Training found fewer buckets than the model needs.
+    #[error(
+        "not enough training data: {rows} buckets of {bucket_minutes} min, need at least {needed} \
+         ({why}); widen the training window (--lookback-hours), or pad it with \
+         --fill-with-synthetic"
+    )]
+    NotEnoughTrainingData {
+        /// Buckets available.
+        rows: usize,
+        /// Buckets needed.
+        needed: usize,
+        /// Bucket width in minutes.
+        bucket_minutes: u32,
+        /// Which rule set the minimum.
+        why: String,
+    },
+    /// No trained model where the settings say it is.
+    #[error(
+        "no model at {path}: train it first (`sonar train --scenario FILE` or \
+         `sonar scenario --use-case FILE --mode batch`)"
+    )]
+    ModelMissing {
+        /// The model directory looked for.
+        path: PathBuf,
+    },
+    /// A model exists but does not carry a usable SONAR feature schema.
+    #[error("model {path}: {problem}")]
+    ModelSchema {
+        /// The model directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// The realtime state file is unreadable or from another scenario.
+    #[error("realtime state {path}: {problem}")]
+    RealtimeState {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// The run was stopped (Ctrl+C or SIGTERM) before it finished.
+    #[error("stopped by signal before {during} finished")]
+    Stopped {
+        /// What was running.
+        during: &'static str,
+    },
+    // ---- evaluation ----
+    /// An evaluation input file is unusable (see `eval::data` for the accepted CSV shape).
+    #[error("{path}: {problem}")]
+    EvalInput {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// Evaluation series do not fit together (columns, labels, too few rows).
+    #[error("evaluation of `{series}`: {problem}")]
+    EvalData {
+        /// The series' name.
+        series: String,
+        /// What is wrong.
+        problem: String,
+    },
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod detect;
 pub mod error;
 pub mod features;
+pub mod pipeline;
 pub mod sink;
 pub mod source;
 pub mod synthetic;

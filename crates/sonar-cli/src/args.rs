@@ -1,0 +1,325 @@
+//! Command-line flags (clap derive), each defined once, and their conversion into validated,
+//! typed values ([`Run`]) that the commands use. Raw strings never travel further than here.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sonar::config::{DetectionMode, Overrides};
+use sonar::synthetic::Placement;
+
+/// SONAR: multivariate anomaly detection on Wazuh alerts (MVAD).
+#[derive(Debug, Parser)]
+#[command(name = "sonar", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Settings every command shares.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted by every command (before or after the command name).
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (default: config/default_config.yaml if it exists, else built-in defaults).
+    #[arg(long, global = true, value_name = "YAML")]
+    pub config: Option<PathBuf>,
+    /// Debug mode: read the bundled local alert files, write anomalies to a local JSONL file; nothing is sent anywhere.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Print every write request (anomaly documents, templates) as JSON on stdout; secrets redacted.
+    #[arg(long, global = true)]
+    pub print_payloads: bool,
+    /// Record write requests (see --payload-dir) but send none.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Directory where write requests are saved as JSON files.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub payload_dir: Option<PathBuf>,
+    /// Log level: error, warn, info, debug or trace (or a tracing filter such as `sonar=debug`).
+    #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
+    pub log_level: String,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the connection to the Wazuh indexer step by step (DNS, TCP, TLS, HTTP, auth, health).
+    Check,
+    /// Train a model on historical alerts and save it.
+    Train(TrainArgs),
+    /// Score recent alerts with a trained model and write the anomalies.
+    Detect(DetectArgs),
+    /// Run a scenario file: train and/or detect as its sections and mode say.
+    Scenario(ScenarioArgs),
+    /// Check config and scenario files without running anything.
+    Validate(ValidateArgs),
+}
+
+/// `--scenario` for train and detect.
+#[derive(Debug, Args)]
+pub struct ScenarioFileArg {
+    /// Scenario file whose settings apply (training, detection, shipping, debug, wazuh).
+    #[arg(long, value_name = "YAML")]
+    pub scenario: Option<PathBuf>,
+}
+
+/// Synthetic alert flags (in memory only; never written to any index).
+#[derive(Debug, Args)]
+pub struct SyntheticArgs {
+    /// Inject N synthetic alerts, one bucket apart.
+    #[arg(long, value_name = "N")]
+    pub synthetic_count: Option<u64>,
+    /// Where injected alerts go relative to the real ones.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub synthetic_mode: Option<SyntheticMode>,
+    /// rule.level of synthetic alerts (default 5).
+    #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(u64).range(0..=16))]
+    pub synthetic_level: Option<u64>,
+    /// data.srcip of synthetic alerts.
+    #[arg(long, value_name = "IP")]
+    pub synthetic_srcip: Option<IpAddr>,
+    /// Pad short data with synthetic buckets up to the minimum the model needs.
+    #[arg(long)]
+    pub fill_with_synthetic: bool,
+}
+
+/// `--synthetic-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyntheticMode {
+    /// After the last real alert.
+    Append,
+    /// Before the first real alert.
+    Prepend,
+    /// Instead of the real alerts.
+    Only,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Score the lookback window with the existing model.
+    Historical,
+    /// Train, then score the lookback window.
+    Batch,
+    /// Poll; score each complete bucket once; resume after restarts.
+    Realtime,
+}
+
+/// Flags that control detection runs.
+#[derive(Debug, Args)]
+pub struct DetectionArgs {
+    /// Minutes of recent buckets to score (a one-off run, or the first realtime poll).
+    #[arg(long, value_name = "MINUTES")]
+    pub lookback_minutes: Option<u64>,
+    /// Ship anomalies to the scenario's data stream (installs its templates) instead of the anomalies index.
+    #[arg(long)]
+    pub ship: bool,
+    /// Testing aid: pretend the current time is TIME (RFC 3339); realtime waits then advance this simulated clock instantly.
+    #[arg(long, value_name = "TIME", hide = true)]
+    pub now: Option<DateTime<Utc>>,
+    /// Realtime: stop after N polls (default: run until Ctrl+C / SIGTERM).
+    #[arg(long, value_name = "N")]
+    pub max_polls: Option<u64>,
+}
+
+/// `sonar train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Scenario.
+    #[command(flatten)]
+    pub scenario: ScenarioFileArg,
+    /// Hours of history to train on (default: the scenario's lookback_hours, else 24).
+    #[arg(long, value_name = "HOURS")]
+    pub lookback_hours: Option<u64>,
+    /// Model name (a directory next to model_path); default: derived from the scenario name.
+    #[arg(long, value_name = "NAME")]
+    pub model_name: Option<String>,
+    /// Create the scenario's data stream templates for later shipping.
+    #[arg(long)]
+    pub ship: bool,
+    /// Synthetic alerts.
+    #[command(flatten)]
+    pub synthetic: SyntheticArgs,
+    /// Testing aid: pretend the current time is TIME (RFC 3339).
+    #[arg(long, value_name = "TIME", hide = true)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// `sonar detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Scenario.
+    #[command(flatten)]
+    pub scenario: ScenarioFileArg,
+    /// Run once (historical, the default) or keep polling (realtime); batch trains first.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Detection flags.
+    #[command(flatten)]
+    pub detection: DetectionArgs,
+    /// Synthetic alerts.
+    #[command(flatten)]
+    pub synthetic: SyntheticArgs,
+}
+
+/// `sonar scenario`.
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// The scenario file to run.
+    #[arg(long, value_name = "YAML")]
+    pub use_case: PathBuf,
+    /// Override the scenario's detection mode.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Hours of history to train on (overrides the scenario's lookback_hours).
+    #[arg(long, value_name = "HOURS")]
+    pub lookback_hours: Option<u64>,
+    /// Detection flags.
+    #[command(flatten)]
+    pub detection: DetectionArgs,
+    /// Synthetic alerts.
+    #[command(flatten)]
+    pub synthetic: SyntheticArgs,
+}
+
+/// `sonar validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Config or scenario files (the kind is told from the top-level keys).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+impl From<Mode> for DetectionMode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Historical => DetectionMode::Historical,
+            Mode::Batch => DetectionMode::Batch,
+            Mode::Realtime => DetectionMode::Realtime,
+        }
+    }
+}
+
+impl From<SyntheticMode> for Placement {
+    fn from(mode: SyntheticMode) -> Self {
+        match mode {
+            SyntheticMode::Append => Placement::Append,
+            SyntheticMode::Prepend => Placement::Prepend,
+            SyntheticMode::Only => Placement::Only,
+        }
+    }
+}
+
+/// The validated arguments of a train / detect / scenario run.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Config file.
+    pub config: Option<PathBuf>,
+    /// Scenario file.
+    pub scenario: Option<PathBuf>,
+    /// The command-line layer of the settings.
+    pub overrides: Overrides,
+    /// `--payload-dir` was given explicitly.
+    pub payload_dir_given: bool,
+    /// Simulated start time.
+    pub now: Option<DateTime<Utc>>,
+    /// Realtime poll limit.
+    pub max_polls: Option<u64>,
+}
+
+impl GlobalArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            debug: self.debug,
+            print_payloads: self.print_payloads,
+            dry_run: self.dry_run,
+            payload_dir: self.payload_dir.clone(),
+            ..Overrides::default()
+        }
+    }
+}
+
+impl SyntheticArgs {
+    fn apply(&self, o: &mut Overrides) {
+        o.synthetic_count = self.synthetic_count;
+        o.synthetic_mode = self.synthetic_mode.map(Into::into);
+        o.synthetic_level = self.synthetic_level;
+        o.synthetic_srcip = self.synthetic_srcip;
+        o.fill_with_synthetic = self.fill_with_synthetic;
+    }
+}
+
+impl Run {
+    /// `sonar train`.
+    pub fn train(global: &GlobalArgs, args: &TrainArgs) -> Self {
+        let mut overrides = global.overrides();
+        overrides.lookback_hours = args.lookback_hours;
+        overrides.model_name = args.model_name.clone();
+        overrides.ship = args.ship;
+        args.synthetic.apply(&mut overrides);
+        Self {
+            config: global.config.clone(),
+            scenario: args.scenario.scenario.clone(),
+            overrides,
+            payload_dir_given: global.payload_dir.is_some(),
+            now: args.now,
+            max_polls: None,
+        }
+    }
+
+    fn detection(
+        global: &GlobalArgs,
+        d: &DetectionArgs,
+        s: &SyntheticArgs,
+        mode: Option<Mode>,
+    ) -> Overrides {
+        let mut overrides = global.overrides();
+        overrides.lookback_minutes = d.lookback_minutes;
+        overrides.ship = d.ship;
+        overrides.mode = mode.map(Into::into);
+        s.apply(&mut overrides);
+        overrides
+    }
+
+    /// `sonar detect`.
+    pub fn detect(global: &GlobalArgs, args: &DetectArgs) -> Self {
+        Self {
+            config: global.config.clone(),
+            scenario: args.scenario.scenario.clone(),
+            overrides: Self::detection(global, &args.detection, &args.synthetic, args.mode),
+            payload_dir_given: global.payload_dir.is_some(),
+            now: args.detection.now,
+            max_polls: args.detection.max_polls,
+        }
+    }
+
+    /// `sonar scenario`.
+    pub fn scenario(global: &GlobalArgs, args: &ScenarioArgs) -> Self {
+        let mut overrides = Self::detection(global, &args.detection, &args.synthetic, args.mode);
+        overrides.lookback_hours = args.lookback_hours;
+        Self {
+            config: global.config.clone(),
+            scenario: Some(args.use_case.clone()),
+            overrides,
+            payload_dir_given: global.payload_dir.is_some(),
+            now: args.detection.now,
+            max_polls: args.detection.max_polls,
+        }
+    }
+}

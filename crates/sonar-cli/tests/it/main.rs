@@ -1,0 +1,286 @@
+//! End-to-end tests of the `sonar` binary: usage errors, `validate` on every bundled file, and
+//! every bundled scenario in debug mode (train, detect, its labelled attack flagged, JSONL
+//! written). Each run uses its own temporary directory for models and outputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+fn sonar(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sonar"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SONAR_WAZUH_PASSWORD")
+        .env_remove("SONAR_WAZUH_URL")
+        .env_remove("SONAR_WAZUH_USERNAME")
+        .output()
+        .expect("sonar runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for args in [
+        &[][..],
+        &["scenario"],
+        &["detect", "--mode", "sometimes"],
+        &["train", "--synthetic-level", "99"],
+        &["train", "--synthetic-mode", "sideways"],
+        &["validate"],
+        &["frobnicate"],
+    ] {
+        let out = sonar(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}\n{}", text(&out));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+    let out = sonar(dir.path(), &["--help"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for flag in [
+        "--config",
+        "--debug",
+        "--print-payloads",
+        "--dry-run",
+        "--payload-dir",
+        "--log-level",
+        "--log-format",
+    ] {
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(flag),
+            "{flag} missing from help"
+        );
+    }
+}
+
+#[test]
+fn validate_accepts_every_bundled_file_and_rejects_a_broken_one() {
+    let root = repo();
+    let mut files: Vec<String> = std::fs::read_dir(root.join("scenarios"))
+        .expect("scenarios")
+        .map(|e| e.expect("entry").path().display().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    files.push(
+        root.join("config/default_config.yaml")
+            .display()
+            .to_string(),
+    );
+    let args: Vec<&str> = std::iter::once("validate")
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let out = sonar(&root, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).matches("ok: ").count(),
+        files.len(),
+        "{}",
+        text(&out)
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "name: x\ntraining:\n  bucket_minutes: -3\n").expect("write");
+    let out = sonar(dir.path(), &["validate", bad.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: "), "{}", text(&out));
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+}
+
+#[test]
+fn a_missing_model_is_one_readable_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path());
+    let scenario = repo().join("scenarios/brute_force_detection.yaml");
+    let out = sonar(
+        dir.path(),
+        &[
+            "detect",
+            "--debug",
+            "--config",
+            &config,
+            "--scenario",
+            scenario.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no model at"), "{}", text(&out));
+    assert!(
+        stderr.contains("caused by") || stderr.lines().count() <= 4,
+        "{}",
+        text(&out)
+    );
+}
+
+/// A config that keeps models in `dir`.
+fn write_config(dir: &Path) -> String {
+    let path = dir.join("config.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "model_path: \"{}\"\n",
+            dir.join("models/mvad_model").display()
+        ),
+    )
+    .expect("write config");
+    path.display().to_string()
+}
+
+/// Labelled attacks of the demo data: (scenario file stem, start, end).
+fn labels() -> Vec<(
+    String,
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+)> {
+    let text = std::fs::read_to_string(repo().join("demo/labels.json")).expect("labels");
+    let labels: Vec<Value> = serde_json::from_str(&text).expect("labels parse");
+    let time = |v: &Value| {
+        chrono::DateTime::parse_from_str(v.as_str().expect("time"), "%Y-%m-%dT%H:%M:%S%.3f%z")
+            .expect("label time")
+            .with_timezone(&chrono::Utc)
+    };
+    labels
+        .iter()
+        .map(|l| {
+            (
+                l["scenario"].as_str().expect("scenario").to_owned(),
+                time(&l["start"]),
+                time(&l["end"]),
+            )
+        })
+        .collect()
+}
+
+/// Runs a bundled scenario in debug mode (batch: train then detect) and returns the anomaly
+/// documents it wrote.
+fn run_scenario(stem: &str) -> (Vec<Value>, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path());
+    let scenario = repo().join(format!("scenarios/{stem}.yaml"));
+    let started = std::time::Instant::now();
+    let out = sonar(
+        dir.path(),
+        &[
+            "scenario",
+            "--use-case",
+            scenario.to_str().expect("utf-8"),
+            "--debug",
+            "--mode",
+            "batch",
+            "--config",
+            &config,
+        ],
+    );
+    eprintln!("{stem}: {:.1}s", started.elapsed().as_secs_f64());
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("train summary:") && log.contains("detect summary:"),
+        "{log}"
+    );
+    let jsonl: Vec<PathBuf> = walk(&dir.path().join("sonar-debug"));
+    let mut docs = Vec::new();
+    for file in &jsonl {
+        assert!(
+            log.contains(
+                &file
+                    .file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .to_string()
+            ),
+            "path not printed: {log}"
+        );
+        for line in std::fs::read_to_string(file).expect("jsonl").lines() {
+            docs.push(serde_json::from_str(line).expect("one JSON document per line"));
+        }
+    }
+    (docs, log)
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The scenario's labelled attacks are each hit by at least one anomaly document.
+fn check_scenario_flags_its_attacks(stem: &str) {
+    let (docs, log) = run_scenario(stem);
+    let attacks: Vec<_> = labels().into_iter().filter(|(s, _, _)| s == stem).collect();
+    assert!(!attacks.is_empty(), "no label for {stem}");
+    for (_, start, end) in attacks {
+        let hit = docs.iter().any(|d| {
+            let t =
+                chrono::DateTime::parse_from_rfc3339(d["timestamp"].as_str().expect("timestamp"))
+                    .expect("rfc3339")
+                    .with_timezone(&chrono::Utc);
+            let bucket_end =
+                t + chrono::TimeDelta::minutes(d["bucket_minutes"].as_i64().unwrap_or(5));
+            d["is_anomaly"] == Value::Bool(true) && bucket_end > start && t < end
+        });
+        assert!(
+            hit,
+            "{stem}: attack {start}..{end} not flagged; {} anomalies\n{log}",
+            docs.len()
+        );
+    }
+    for d in &docs {
+        let score = d["anomaly_score"].as_f64().expect("score");
+        assert!((0.0..=1.0).contains(&score));
+        assert!(score >= d["threshold"].as_f64().expect("threshold"));
+    }
+}
+
+#[test]
+fn brute_force_scenario_flags_its_attacks() {
+    check_scenario_flags_its_attacks("brute_force_detection");
+}
+
+#[test]
+fn lateral_movement_scenario_flags_its_attack() {
+    check_scenario_flags_its_attacks("lateral_movement_detection");
+}
+
+#[test]
+fn privilege_escalation_scenario_flags_its_attack() {
+    check_scenario_flags_its_attacks("privilege_escalation_detection");
+}
+
+#[test]
+fn linux_resource_scenario_flags_its_attacks() {
+    check_scenario_flags_its_attacks("linux_resource_monitoring");
+}
+
+#[test]
+fn example_scenario_runs_end_to_end() {
+    let (docs, log) = run_scenario("example_scenario");
+    assert!(log.contains("detect summary:"), "{log}");
+    for d in &docs {
+        assert_eq!(d["is_anomaly"], Value::Bool(true));
+    }
+}

@@ -1,0 +1,229 @@
+//! The realtime loop: every `polling_interval`, score the complete buckets (ended at least
+//! `ingestion_delay` ago) that no earlier poll scored, then record the position in a
+//! per-scenario state file. The file is replaced atomically (temporary file + rename), and it
+//! is written only after the poll's anomalies were written, so a crash or restart re-scores at
+//! most one poll's buckets (their documents have the same ids, so the index refuses
+//! duplicates) and never skips one.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::detect::{detect, DetectOutcome, DetectRequest, LoadedModel};
+use super::{floor_to_bucket, is_transient, Clock, Progress, RunSummary, StopFlag};
+use crate::config::Settings;
+use crate::sink::{AnomalyEvent, AnomalySink};
+use crate::source::TimeRange;
+use crate::Error;
+
+/// Version of the state file format.
+pub const STATE_VERSION: u32 = 1;
+/// First wait after a failed poll; doubled at each further failure, capped at the interval.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
+
+/// An event as the state file keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Event id.
+    pub id: String,
+    /// First bucket start.
+    pub start: DateTime<Utc>,
+    /// Last bucket end.
+    pub end: DateTime<Utc>,
+    /// Buckets so far.
+    pub bucket_count: usize,
+}
+
+/// Where realtime detection stands for one scenario.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealtimeState {
+    /// [`STATE_VERSION`].
+    pub version: u32,
+    /// The scenario id the state belongs to.
+    pub scenario_id: String,
+    /// End of the last scored bucket: the next poll starts here.
+    pub last_scored_end: Option<DateTime<Utc>>,
+    /// Candidate buckets in a row at `last_scored_end` (for `min_consecutive`).
+    pub pending_run: usize,
+    /// The event still open at `last_scored_end`.
+    pub open_event: Option<StoredEvent>,
+}
+
+impl RealtimeState {
+    /// The state file of a run: `<model directory's parent>/<scenario_id>.realtime.json`.
+    pub fn path(settings: &Settings) -> PathBuf {
+        let dir = settings
+            .model_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        dir.join(format!("{}.realtime.json", settings.shipping.scenario_id))
+    }
+
+    /// Reads the state file; a missing file is a fresh start.
+    pub fn load(path: &Path, scenario_id: &str) -> Result<Self, Error> {
+        let bad = |problem: String| Error::RealtimeState {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self {
+                    version: STATE_VERSION,
+                    scenario_id: scenario_id.to_owned(),
+                    ..Self::default()
+                })
+            }
+            Err(e) => return Err(bad(format!("cannot read: {e}"))),
+        };
+        let state: Self = serde_json::from_str(&text).map_err(|e| {
+            bad(format!(
+                "not a valid state file ({e}); delete it to start over"
+            ))
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(bad(format!(
+                "format version {} is not {STATE_VERSION}; delete it to start over",
+                state.version
+            )));
+        }
+        if state.scenario_id != scenario_id {
+            return Err(bad(format!(
+                "belongs to scenario {:?}, not {scenario_id:?}",
+                state.scenario_id
+            )));
+        }
+        Ok(state)
+    }
+
+    /// Writes the state: a temporary file in the same directory, then a rename.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let io = |action: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |source: std::io::Error| Error::Io {
+                action,
+                path: p,
+                source,
+            }
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io("creating directory", dir))?;
+        }
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::RealtimeState {
+            path: path.to_path_buf(),
+            problem: e.to_string(),
+        })?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text).map_err(io("writing", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(io("renaming into", path))
+    }
+}
+
+/// How long the loop runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoopLimit {
+    /// Stop after this many polls (`None`: until stopped).
+    pub max_polls: Option<u64>,
+}
+
+/// Runs the realtime loop until `stop` is raised or `limit` is reached. `on_poll` sees each
+/// poll's outcome (the CLI prints one summary line per poll). Returns the totals.
+#[allow(clippy::too_many_arguments)]
+pub fn run_realtime(
+    settings: &Settings,
+    model: &LoadedModel,
+    sink: &mut dyn AnomalySink,
+    clock: &dyn Clock,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+    limit: LoopLimit,
+    on_poll: &mut dyn FnMut(&DetectOutcome),
+) -> Result<RunSummary, Error> {
+    let path = RealtimeState::path(settings);
+    let scenario_id = settings.shipping.scenario_id.as_str();
+    let mut state = RealtimeState::load(&path, scenario_id)?;
+    let k = settings.detection.min_consecutive.max(1) as usize;
+    let interval = settings
+        .detection
+        .polling_interval
+        .max(Duration::from_secs(1));
+    let delay = TimeDelta::from_std(settings.detection.ingestion_delay).unwrap_or_default();
+    let lookback =
+        TimeDelta::from_std(settings.detection.lookback).unwrap_or(TimeDelta::minutes(10));
+    let b = model.bucket_seconds();
+    let mut total = RunSummary::default();
+    let mut failures: u32 = 0;
+    let mut polls: u64 = 0;
+    tracing::info!(
+        state = %path.display(), resume_from = ?state.last_scored_end,
+        interval_s = interval.as_secs(), "realtime detection started; Ctrl+C stops it"
+    );
+    while !stop.is_raised() {
+        let now = clock.now();
+        let complete_end = floor_to_bucket(now - delay, b);
+        let start = state
+            .last_scored_end
+            .unwrap_or_else(|| floor_to_bucket(complete_end - lookback, b));
+        let mut wait = interval;
+        if complete_end > start {
+            let (already_seen, prior) = if state.pending_run < k {
+                (state.pending_run, 0)
+            } else {
+                (0, state.pending_run)
+            };
+            let request = DetectRequest {
+                range: Some(TimeRange {
+                    start,
+                    end: complete_end,
+                }),
+                already_seen,
+                prior,
+                open_event: state.open_event.as_ref().map(|e| AnomalyEvent {
+                    id: e.id.clone(),
+                    start: e.start,
+                    end: e.end,
+                    bucket_count: e.bucket_count,
+                }),
+            };
+            match detect(settings, model, &request, sink, clock, progress, stop) {
+                Ok(outcome) => {
+                    failures = 0;
+                    state.last_scored_end = Some(complete_end);
+                    state.pending_run = outcome.trailing_run;
+                    state.open_event = outcome.open_event.as_ref().map(|e| StoredEvent {
+                        id: e.id.clone(),
+                        start: e.start,
+                        end: e.end,
+                        bucket_count: e.bucket_count,
+                    });
+                    state.save(&path)?;
+                    total.absorb(&outcome.summary);
+                    on_poll(&outcome);
+                }
+                Err(Error::Stopped { .. }) => break,
+                Err(e) if is_transient(&e) => {
+                    failures += 1;
+                    wait = BACKOFF_BASE
+                        .saturating_mul(2u32.saturating_pow(failures - 1))
+                        .min(interval);
+                    tracing::warn!(
+                        error = %e, failures, retry_in_s = wait.as_secs(),
+                        "poll failed; the indexer looks unavailable, retrying with backoff (nothing is skipped)"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            tracing::info!(next_bucket_end = %(start + TimeDelta::seconds(b)), "no complete bucket since the last poll");
+        }
+        polls += 1;
+        if limit.max_polls.is_some_and(|m| polls >= m) {
+            break;
+        }
+        clock.sleep(wait, stop);
+    }
+    Ok(total)
+}

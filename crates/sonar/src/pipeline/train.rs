@@ -1,0 +1,303 @@
+//! One training run: alerts → features (schema frozen) → fit → model directory.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sonar_mvad::{EpochReport, MvadError, TrainObserver};
+
+use super::{
+    ceil_to_bucket, collect, debug_file, feature_spec, file_extent, floor_to_bucket,
+    indexer_client, mvad_params, needed_fields, open_source, stream_into, Clock, Fetched, Phase,
+    Progress, RunSummary, StopFlag,
+};
+use crate::config::Settings;
+use crate::features::{FeatureBuilder, FeaturePlan, FieldPath};
+use crate::sink::{DataStreamSink, WriteInspector, WriteOptions};
+use crate::source::timestamp::parse_timestamp_value;
+use crate::source::{Alert, AlertQuery, TimeRange};
+use crate::synthetic::{inject, pad_to_min_buckets, Grid};
+use crate::Error;
+
+/// Seed of synthetic alert generation (deterministic runs).
+const SYNTHETIC_SEED: u64 = 42;
+
+/// What a training run produced.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The saved model's directory.
+    pub model_path: std::path::PathBuf,
+    /// The training window.
+    pub range: TimeRange,
+    /// Feature columns.
+    pub columns: usize,
+    /// Epochs run (early stopping may end before the maximum).
+    pub epochs_run: usize,
+    /// Counts for the summary line.
+    pub summary: RunSummary,
+}
+
+/// Forwards epochs to the progress display and polls the stop flag between batches.
+struct Observer<'a> {
+    progress: &'a mut dyn Progress,
+    stop: &'a StopFlag,
+}
+
+impl TrainObserver for Observer<'_> {
+    fn epoch(&mut self, report: &EpochReport) {
+        self.progress.epoch(report);
+        tracing::debug!(
+            epoch = report.epoch,
+            train_loss = report.train_loss,
+            val_loss = report.val_loss,
+            "epoch"
+        );
+    }
+
+    fn cancelled(&self) -> bool {
+        self.stop.is_raised()
+    }
+}
+
+/// The write options of a run (`--dry-run`, `--print-payloads`, `--payload-dir`).
+pub fn write_options(settings: &Settings, payload_dir_given: bool) -> WriteOptions {
+    let p = &settings.detection.payloads;
+    WriteOptions {
+        dry_run: p.dry_run,
+        print_payloads: p.print,
+        payload_dir: (p.dry_run || p.print || payload_dir_given).then(|| p.dir.clone()),
+    }
+}
+
+/// The training window: the whole training file in debug mode, else the `lookback` complete
+/// buckets ending at `now`.
+fn training_range(
+    settings: &Settings,
+    plan: &FeaturePlan,
+    now: DateTime<Utc>,
+) -> Result<TimeRange, Error> {
+    let b = plan.bucket.seconds();
+    if settings.debug.enabled {
+        let path = debug_file(settings, Phase::Training);
+        if let Some(extent) = file_extent(&path, &settings.wazuh.timestamp_field)? {
+            return Ok(TimeRange {
+                start: floor_to_bucket(extent.start, b),
+                end: ceil_to_bucket(extent.end, b),
+            });
+        }
+    }
+    let end = floor_to_bucket(now, b);
+    let lookback = TimeDelta::from_std(settings.training.lookback).unwrap_or(TimeDelta::hours(24));
+    Ok(TimeRange {
+        start: floor_to_bucket(end - lookback, b),
+        end,
+    })
+}
+
+/// Earliest and latest timestamps of `alerts`.
+pub(crate) fn alerts_extent(alerts: &[Alert], field: &str) -> Option<TimeRange> {
+    let path = FieldPath::parse(field)?;
+    let mut out: Option<TimeRange> = None;
+    for t in alerts
+        .iter()
+        .filter_map(|a| path.lookup(a).and_then(|v| parse_timestamp_value(v).ok()))
+    {
+        out = Some(match out {
+            None => TimeRange { start: t, end: t },
+            Some(r) => TimeRange {
+                start: r.start.min(t),
+                end: r.end.max(t),
+            },
+        });
+    }
+    out
+}
+
+/// Builds the features of `range`, mixing in synthetic alerts when asked: the
+/// `--synthetic-count` injection, and padding up to `min_rows` buckets when `fill` is set.
+/// The range grows to cover injected alerts.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_features(
+    settings: &Settings,
+    source: &mut dyn crate::source::AlertSource,
+    mut query: AlertQuery,
+    make: &dyn Fn(TimeRange) -> Result<FeatureBuilder, Error>,
+    fill: bool,
+    min_rows: usize,
+    now: DateTime<Utc>,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+) -> Result<Fetched, Error> {
+    if settings.injection.is_none() && !fill {
+        let builder = make(query.range)?;
+        return stream_into(source, &query, builder, progress, stop);
+    }
+    let (mut alerts, stats) = collect(source, &query, progress, stop)?;
+    let bucket = settings.features.bucket();
+    let b = i64::from(settings.features.bucket_minutes) * 60;
+    let field = settings.wazuh.timestamp_field.clone();
+    let mut synthetic = 0u64;
+    let mut range = query.range;
+    if let Some(injection) = &settings.injection {
+        synthetic += inject(&mut alerts, injection, bucket, now, SYNTHETIC_SEED) as u64;
+        if let Some(extent) = alerts_extent(&alerts, &field) {
+            range = TimeRange {
+                start: range.start.min(floor_to_bucket(extent.start, b)),
+                end: range
+                    .end
+                    .max(ceil_to_bucket(extent.end + TimeDelta::seconds(1), b)),
+            };
+        }
+    }
+    let build = |range: TimeRange, alerts: &[Alert]| -> Result<_, Error> {
+        let mut builder = make(range)?;
+        builder.push_page(alerts);
+        Ok(builder.finish())
+    };
+    let mut matrix = build(range, &alerts)?;
+    if fill && matrix.rows() < min_rows {
+        let padding = pad_to_min_buckets(
+            &alerts,
+            &settings.training.synthetic,
+            Grid {
+                bucket,
+                first_bucket: Some(range.start),
+                buckets: matrix.rows(),
+            },
+            min_rows,
+            now,
+            SYNTHETIC_SEED,
+        );
+        if let Some(start) = padding.start {
+            synthetic += padding.alerts.len() as u64;
+            range.start = floor_to_bucket(start, b);
+            let mut padded = padding.alerts;
+            padded.extend(alerts);
+            alerts = padded;
+            matrix = build(range, &alerts)?;
+        }
+    }
+    query.range = range;
+    Ok(Fetched {
+        matrix,
+        stats,
+        synthetic,
+    })
+}
+
+/// Trains the run's model and saves it under `settings.model_path` (a directory holding
+/// `model.safetensors` and `model_meta.json`, with the feature schema in the metadata).
+/// With shipping on (and not a dry run of it), the scenario's stream templates are installed.
+pub fn train(
+    settings: &Settings,
+    clock: &dyn Clock,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+    payload_dir_given: bool,
+) -> Result<TrainOutcome, Error> {
+    let started = Instant::now();
+    let plan = feature_spec(settings).validate()?;
+    let params = mvad_params(settings)?;
+    params.validate()?;
+    let now = clock.now();
+    let range = training_range(settings, &plan, now)?;
+    let engine_rows = sonar_mvad::data_needs(&params).min_rows;
+    let needed = settings.training.min_samples.max(engine_rows);
+    let mut source = open_source(settings, Phase::Training)?;
+    let query = AlertQuery {
+        range,
+        timestamp_field: settings.wazuh.timestamp_field.clone(),
+        fields: needed_fields(settings),
+        alert_filter: settings.features.alert_filter.clone(),
+    };
+    tracing::info!(
+        start = %range.start, end = %range.end, debug = settings.debug.enabled,
+        "fetching training alerts"
+    );
+    progress.phase("fetching training alerts");
+    let make = |r: TimeRange| FeatureBuilder::for_training(&plan, r);
+    let fetched = build_features(
+        settings,
+        source.as_mut(),
+        query,
+        &make,
+        settings.training.fill_with_synthetic,
+        needed,
+        now,
+        progress,
+        stop,
+    )?;
+    let matrix = fetched.matrix;
+    let mut summary = RunSummary {
+        alerts_read: fetched.stats.alerts,
+        skipped: fetched.stats.skipped + matrix.stats.skipped,
+        synthetic: fetched.synthetic,
+        buckets: matrix.rows(),
+        ..RunSummary::default()
+    };
+    if matrix.rows() < needed {
+        return Err(Error::NotEnoughTrainingData {
+            rows: matrix.rows(),
+            needed,
+            bucket_minutes: plan.bucket.minutes(),
+            why: if needed == engine_rows {
+                format!(
+                    "MVAD with sliding_window {} and batch_size {}",
+                    settings.mvad.sliding_window.get(),
+                    params.batch_size
+                )
+            } else {
+                "training.min_samples".to_owned()
+            },
+        });
+    }
+    let frame = matrix.to_frame()?;
+    tracing::info!(
+        buckets = matrix.rows(),
+        columns = matrix.cols(),
+        epochs = params.epochs,
+        "training"
+    );
+    progress.phase("training");
+    let mut observer = Observer { progress, stop };
+    let mut model = match sonar_mvad::fit(&frame, &params, &mut observer) {
+        Ok(model) => model,
+        Err(MvadError::Cancelled) => return Err(Error::Stopped { during: "training" }),
+        Err(e) => return Err(e.into()),
+    };
+    observer.progress.done();
+    let epochs_run = model.meta().training.as_ref().map_or(0, |t| t.epochs_run);
+    let schema = serde_json::to_value(&matrix.schema).map_err(|e| Error::ModelSchema {
+        path: settings.model_path.clone(),
+        problem: format!("cannot serialise the feature schema: {e}"),
+    })?;
+    let meta = model.meta_mut();
+    meta.schema = Some(schema);
+    let label = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if let (Some(first), Some(last)) = (matrix.bucket_starts.first(), matrix.bucket_starts.last()) {
+        meta.training_range = Some((label(*first), label(*last)));
+    }
+    model.save(&settings.model_path)?;
+    if settings.shipping.enabled && settings.shipping.install_templates {
+        let client = indexer_client(settings)?;
+        let inspector = WriteInspector::new(write_options(settings, payload_dir_given));
+        let mut sink = DataStreamSink::new(
+            client,
+            inspector,
+            &settings.shipping.scenario_id,
+            model.variables(),
+            true,
+            None,
+        );
+        let report = sink.install()?;
+        tracing::info!(stream = sink.stream(), installed = ?report.installed, "data stream templates installed");
+    }
+    summary.destination = Some(settings.model_path.display().to_string());
+    summary.elapsed = started.elapsed().max(Duration::ZERO);
+    Ok(TrainOutcome {
+        model_path: settings.model_path.clone(),
+        range,
+        columns: matrix.cols(),
+        epochs_run,
+        summary,
+    })
+}
