@@ -718,7 +718,7 @@ pub fn resolve(
             true,
         )
         .value,
-        alert_filter: filter_given.then(|| serde_json::Value::Object(alert_filter.value)),
+        alert_filter: filter_given.then_some(serde_json::Value::Object(alert_filter.value)),
         max_numeric_fields,
     };
 
@@ -1155,7 +1155,7 @@ fn check_extra_params(
                 "{origin}: `{key}` is not an MVAD parameter and is ignored"
             )),
             Some((_, true)) => {
-                if !value.as_u64().is_some_and(|n| n > 0) {
+                if value.as_u64().is_none_or(|n| n == 0) {
                     return Err(value_error(
                         origin,
                         &key,

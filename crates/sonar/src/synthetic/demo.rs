@@ -917,13 +917,16 @@ fn security_attacks(e: &mut Emitter, day0: DateTime<Utc>) -> Vec<AttackLabel> {
     labels
 }
 
+/// (cpu, memory) values that replace the normal ones for an agent at a time, while an attack runs.
+type MetricOverride = dyn Fn(&str, DateTime<Utc>) -> (Option<f64>, Option<f64>);
+
 /// Linux health checks every 5 minutes (Wazuh command monitoring), values as strings.
 /// `anomaly(agent, t)` returns (cpu, memory) overrides while an attack runs.
 fn resource_series(
     e: &mut Emitter,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-    anomaly: &dyn Fn(&str, DateTime<Utc>) -> (Option<f64>, Option<f64>),
+    anomaly: &MetricOverride,
 ) {
     let hosts = [
         ("web-01", 18.0, 42.0, 52.0),
