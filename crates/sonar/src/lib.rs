@@ -8,6 +8,7 @@
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod eval;
 pub mod features;
 pub mod pipeline;
 pub mod sink;

@@ -1,0 +1,271 @@
+//! Baseline detectors every evaluation reports next to ours: a seeded random score (what
+//! chance gets, and what point adjustment makes of it) and PCA reconstruction error (fit on
+//! the standardised training rows; the components that explain at least 90% of the variance
+//! are kept). The eigen-decomposition is a small cyclic Jacobi solver: the covariance is at
+//! most a few dozen variables wide, so no linear-algebra dependency is needed.
+
+use rand::{Rng, SeedableRng};
+
+/// One uniform `[0, 1)` score per row from a seeded generator.
+pub fn random_scores(rows: usize, seed: u64) -> Vec<f64> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..rows).map(|_| rng.gen::<f64>()).collect()
+}
+
+/// Eigen-decomposition of a symmetric `k × k` matrix (row-major) by cyclic Jacobi
+/// rotations: eigenvalues in descending order, and the matching unit eigenvectors as the
+/// columns of a row-major `k × k` matrix.
+pub fn symmetric_eigen(matrix: &[f64], k: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut a = matrix.to_vec();
+    let mut v = vec![0.0; k * k];
+    for i in 0..k {
+        v[i * k + i] = 1.0;
+    }
+    let scale: f64 = a
+        .iter()
+        .map(|x| x * x)
+        .sum::<f64>()
+        .sqrt()
+        .max(f64::MIN_POSITIVE);
+    for _sweep in 0..100 {
+        let off: f64 = (0..k)
+            .flat_map(|i| (0..k).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * k + j] * a[i * k + j])
+            .sum::<f64>()
+            .sqrt();
+        if off <= 1e-14 * scale {
+            break;
+        }
+        for p in 0..k {
+            for q in p + 1..k {
+                let apq = a[p * k + q];
+                if apq.abs() <= 1e-300 {
+                    continue;
+                }
+                // The rotation angle that zeroes a[p][q].
+                let theta = (a[q * k + q] - a[p * k + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for r in 0..k {
+                    let (arp, arq) = (a[r * k + p], a[r * k + q]);
+                    a[r * k + p] = c * arp - s * arq;
+                    a[r * k + q] = s * arp + c * arq;
+                }
+                for r in 0..k {
+                    let (apr, aqr) = (a[p * k + r], a[q * k + r]);
+                    a[p * k + r] = c * apr - s * aqr;
+                    a[q * k + r] = s * apr + c * aqr;
+                }
+                for r in 0..k {
+                    let (vrp, vrq) = (v[r * k + p], v[r * k + q]);
+                    v[r * k + p] = c * vrp - s * vrq;
+                    v[r * k + q] = s * vrp + c * vrq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&x, &y| a[y * k + y].total_cmp(&a[x * k + x]));
+    let values = order.iter().map(|&i| a[i * k + i]).collect();
+    let mut vectors = vec![0.0; k * k];
+    for (new, &old) in order.iter().enumerate() {
+        for r in 0..k {
+            vectors[r * k + new] = v[r * k + old];
+        }
+    }
+    (values, vectors)
+}
+
+/// PCA reconstruction-error detector fit on training rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PcaBaseline {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    /// Kept components, `k × c` row-major (columns are unit eigenvectors).
+    components: Vec<f64>,
+    kept: usize,
+}
+
+impl PcaBaseline {
+    /// Fits on `rows × k` row-major training values (NaN = missing, replaced by the
+    /// variable's training mean); keeps the fewest leading components whose eigenvalues
+    /// reach `variance` (e.g. 0.9) of the total. A constant variable gets unit scale.
+    pub fn fit(values: &[f64], k: usize, variance: f64) -> Self {
+        let rows = values.len() / k.max(1);
+        let mut mean = vec![0.0; k];
+        let mut count = vec![0usize; k];
+        for row in values.chunks_exact(k) {
+            for j in 0..k {
+                if !row[j].is_nan() {
+                    mean[j] += row[j];
+                    count[j] += 1;
+                }
+            }
+        }
+        for j in 0..k {
+            mean[j] /= count[j].max(1) as f64;
+        }
+        let mut std = vec![0.0; k];
+        for row in values.chunks_exact(k) {
+            for j in 0..k {
+                if !row[j].is_nan() {
+                    std[j] += (row[j] - mean[j]).powi(2);
+                }
+            }
+        }
+        for j in 0..k {
+            let s = (std[j] / count[j].max(1) as f64).sqrt();
+            std[j] = if s > 1e-12 { s } else { 1.0 };
+        }
+        let mut model = Self {
+            mean,
+            std,
+            components: Vec::new(),
+            kept: 0,
+        };
+        let mut cov = vec![0.0; k * k];
+        let mut z = vec![0.0; k];
+        for row in values.chunks_exact(k) {
+            model.standardise(row, &mut z);
+            for i in 0..k {
+                for j in i..k {
+                    cov[i * k + j] += z[i] * z[j];
+                }
+            }
+        }
+        for i in 0..k {
+            for j in i..k {
+                cov[i * k + j] /= rows.max(2) as f64 - 1.0;
+                cov[j * k + i] = cov[i * k + j];
+            }
+        }
+        let (eigenvalues, vectors) = symmetric_eigen(&cov, k);
+        let total: f64 = eigenvalues.iter().map(|v| v.max(0.0)).sum();
+        let mut kept = 0;
+        let mut acc = 0.0;
+        while kept < k && (total <= 0.0 || acc < variance * total) {
+            acc += eigenvalues[kept].max(0.0);
+            kept += 1;
+            if total <= 0.0 {
+                break;
+            }
+        }
+        let mut components = vec![0.0; k * kept];
+        for r in 0..k {
+            for c in 0..kept {
+                components[r * kept + c] = vectors[r * k + c];
+            }
+        }
+        model.components = components;
+        model.kept = kept;
+        model
+    }
+
+    /// Number of kept components.
+    pub fn components(&self) -> usize {
+        self.kept
+    }
+
+    fn standardise(&self, row: &[f64], out: &mut [f64]) {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = if row[j].is_nan() {
+                0.0
+            } else {
+                (row[j] - self.mean[j]) / self.std[j]
+            };
+        }
+    }
+
+    /// Squared reconstruction error of each row of `rows × k` values, in standardised units.
+    pub fn scores(&self, values: &[f64]) -> Vec<f64> {
+        let k = self.mean.len();
+        let c = self.kept;
+        let mut z = vec![0.0; k];
+        let mut proj = vec![0.0; c];
+        values
+            .chunks_exact(k)
+            .map(|row| {
+                self.standardise(row, &mut z);
+                for (m, p) in proj.iter_mut().enumerate() {
+                    *p = (0..k).map(|j| z[j] * self.components[j * c + m]).sum();
+                }
+                (0..k)
+                    .map(|j| {
+                        let back: f64 = (0..c).map(|m| proj[m] * self.components[j * c + m]).sum();
+                        (z[j] - back).powi(2)
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_eigen(matrix: &[f64], k: usize, want: &[f64]) {
+        let (values, vectors) = symmetric_eigen(matrix, k);
+        for (g, w) in values.iter().zip(want) {
+            assert!(
+                (g - w).abs() < 1e-9,
+                "eigenvalues {values:?}, want {want:?}"
+            );
+        }
+        // A·v = λ·v for every pair.
+        for c in 0..k {
+            for r in 0..k {
+                let av: f64 = (0..k).map(|j| matrix[r * k + j] * vectors[j * k + c]).sum();
+                assert!((av - values[c] * vectors[r * k + c]).abs() < 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn jacobi_finds_hand_computed_eigenvalues() {
+        check_eigen(&[2.0, 1.0, 1.0, 2.0], 2, &[3.0, 1.0]);
+        check_eigen(
+            &[4.0, 0.0, 0.0, 0.0, 9.0, 0.0, 0.0, 0.0, 1.0],
+            3,
+            &[9.0, 4.0, 1.0],
+        );
+        // [[2,-1,0],[-1,2,-1],[0,-1,2]]: 2+√2, 2, 2−√2.
+        let r2 = 2f64.sqrt();
+        check_eigen(
+            &[2.0, -1.0, 0.0, -1.0, 2.0, -1.0, 0.0, -1.0, 2.0],
+            3,
+            &[2.0 + r2, 2.0, 2.0 - r2],
+        );
+    }
+
+    #[test]
+    fn pca_flags_rows_that_break_the_correlation() {
+        // Two perfectly correlated variables plus a little independent third: one component
+        // explains > 90%... only if the third is small; here it is standardised, so it
+        // weighs 1/3 and two components are kept.
+        let train: Vec<f64> = (0..200)
+            .flat_map(|i| {
+                let x = (i as f64 * 0.1).sin();
+                [x, 2.0 * x + 1.0, ((i * 7919) % 13) as f64 / 13.0]
+            })
+            .collect();
+        let pca = PcaBaseline::fit(&train, 3, 0.9);
+        assert_eq!(pca.components(), 2);
+        // A row on the correlation line scores near zero; one off it scores high.
+        let s = pca.scores(&[0.5, 2.0, 0.5, 0.5, -1.0, 0.5]);
+        assert!(s[0] < 1e-6, "{s:?}");
+        assert!(s[1] > 1.0, "{s:?}");
+        // With only the correlated pair, one component suffices.
+        let pair: Vec<f64> = train.chunks(3).flat_map(|r| [r[0], r[1]]).collect();
+        assert_eq!(PcaBaseline::fit(&pair, 2, 0.9).components(), 1);
+    }
+
+    #[test]
+    fn random_scores_are_seeded() {
+        assert_eq!(random_scores(5, 1), random_scores(5, 1));
+        assert_ne!(random_scores(5, 1), random_scores(5, 2));
+        assert!(random_scores(100, 3).iter().all(|s| (0.0..1.0).contains(s)));
+    }
+}
