@@ -74,19 +74,33 @@ impl Gru {
     /// `x`: `[B, T, In]` → final hidden state `[B, H]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
         let [b, t, input] = x.dims();
-        let w_ih = self.w_ih.val();
         let w_hh = self.w_hh.val();
-        let b_ih = self.b_ih.val().unsqueeze::<2>(); // [1, 3H]
         let b_hh = self.b_hh.val().unsqueeze::<2>(); // [1, 3H]
+        let b_ih = self.b_ih.val().unsqueeze::<2>(); // [1, 3H]
         let mut h = Tensor::<2>::zeros([b, HIDDEN], &x.device()); // [B, H]
+                                                                  // Without autodiff, project every step's input in one matmul. Under autodiff, slicing
+                                                                  // that product per step would materialise a full-size gradient per slice, so the
+                                                                  // projection is done step by step instead.
+        let projected = (!x.device().is_autodiff()).then(|| {
+            x.clone()
+                .reshape([b * t, input])
+                .matmul(self.w_ih.val())
+                .reshape([b, t, 3 * HIDDEN]) // [B, T, 3H]
+        });
         for s in 0..t {
-            let xs = x.clone().narrow(1, s, 1).reshape([b, input]); // [B, In]
-            let gi = xs.matmul(w_ih.clone()) + b_ih.clone(); // [B, 3H]
+            let gi = match &projected {
+                Some(p) => p.clone().narrow(1, s, 1).reshape([b, 3 * HIDDEN]),
+                None => {
+                    let xs = x.clone().narrow(1, s, 1).reshape([b, input]); // [B, In]
+                    xs.matmul(self.w_ih.val())
+                }
+            } + b_ih.clone(); // [B, 3H]
             let gh = h.clone().matmul(w_hh.clone()) + b_hh.clone(); // [B, 3H]
-            let r = sigmoid(gi.clone().narrow(1, 0, HIDDEN) + gh.clone().narrow(1, 0, HIDDEN));
-            let z = sigmoid(
-                gi.clone().narrow(1, HIDDEN, HIDDEN) + gh.clone().narrow(1, HIDDEN, HIDDEN),
-            );
+                                                                    // r and z in one sigmoid over the first 2H gates.
+            let rz =
+                sigmoid(gi.clone().narrow(1, 0, 2 * HIDDEN) + gh.clone().narrow(1, 0, 2 * HIDDEN)); // [B, 2H]
+            let r = rz.clone().narrow(1, 0, HIDDEN);
+            let z = rz.narrow(1, HIDDEN, HIDDEN);
             let n =
                 (gi.narrow(1, 2 * HIDDEN, HIDDEN) + r * gh.narrow(1, 2 * HIDDEN, HIDDEN)).tanh();
             h = n.clone() + z * (h - n); // (1 − z)·n + z·h, [B, H]

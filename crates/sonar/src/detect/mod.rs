@@ -5,7 +5,7 @@
 //! 1. [`Calibration`] maps the engine's raw MVAD score (about `[0, e − 1]`, meaningful only
 //!    relative to the model's own training scores) to `anomaly_score` in `[0, 1]`, anchored on
 //!    the training-score quantiles stored with the model: 0.25 at the training median, 0.5 at
-//!    the training 99th percentile, approaching 1 beyond it.
+//!    the training 95th percentile, approaching 1 beyond it.
 //! 2. A bucket is a *candidate* when the engine flags it (`is_anomaly`: local threshold and hard
 //!    bounds, as the reference) **and** its `anomaly_score` reaches the scenario `threshold`.
 //! 3. A candidate is *reported* only inside a run of at least `min_consecutive` consecutive
@@ -24,24 +24,26 @@ mod tests;
 
 /// `anomaly_score` of a bucket scoring exactly the training median.
 pub const MEDIAN_SCORE: f64 = 0.25;
-/// `anomaly_score` of a bucket scoring exactly the training 99th percentile.
-pub const P99_SCORE: f64 = 0.5;
+/// `anomaly_score` of a bucket scoring exactly the training tail anchor.
+pub const TAIL_SCORE: f64 = 0.5;
+/// The training-score quantile that anchors the tail of the map (the 95th percentile).
+pub const TAIL_QUANTILE: f64 = 0.95;
 
 /// The map from raw MVAD scores to `anomaly_score` in `[0, 1]`, fixed by one model's
 /// training scores.
 ///
-/// With `m` the training median, `p` the training 99th percentile and `d = max(p − m,
+/// With `m` the training median, `p` the training 95th percentile and `d = max(p − m,
 /// max − p)` (the spread of the training tail):
 /// - `s ≤ m`: `0.25 · s / m`;
 /// - `m < s ≤ p`: linear from 0.25 to 0.5;
-/// - `s > p`: `0.5 + 0.5 · (1 − exp(−(s − p) / d))`, so one tail-spread above the 99th
+/// - `s > p`: `0.5 + 0.5 · (1 − exp(−(s − p) / d))`, so one tail-spread above the 95th
 ///   percentile gives 0.82 and the score approaches 1 without reaching it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
     /// Training median score `m`.
     pub median: f64,
-    /// Training 99th-percentile score `p`.
-    pub p99: f64,
+    /// Training 95th-percentile score `p` (the tail anchor).
+    pub tail: f64,
     /// Spread of the training tail `d` (> 0).
     pub spread: f64,
 }
@@ -49,29 +51,29 @@ pub struct Calibration {
 impl Calibration {
     /// From explicit anchors; degenerate values (NaN, `p < m`, zero spread) are repaired so
     /// the map stays monotone and finite.
-    pub fn new(median: f64, p99: f64, max: f64) -> Self {
+    pub fn new(median: f64, tail: f64, max: f64) -> Self {
         let median = if median.is_finite() {
             median.max(0.0)
         } else {
             0.0
         };
-        let p99 = if p99.is_finite() {
-            p99.max(median)
+        let tail = if tail.is_finite() {
+            tail.max(median)
         } else {
             median
         };
-        let max = if max.is_finite() { max.max(p99) } else { p99 };
-        let spread = (p99 - median).max(max - p99).max(1e-9);
+        let max = if max.is_finite() { max.max(tail) } else { tail };
+        let spread = (tail - median).max(max - tail).max(1e-9);
         Self {
             median,
-            p99,
+            tail,
             spread,
         }
     }
 
     /// From a model's metadata: `train_score_quantiles` when present; otherwise (models
     /// exported from the reference library) the model threshold stands in for the median and
-    /// the largest training score for the 99th percentile.
+    /// the largest training score for the tail anchor.
     pub fn from_meta(meta: &ModelMeta) -> Self {
         let at = |level: f64| {
             meta.train_score_quantiles.as_ref().and_then(|q| {
@@ -80,10 +82,10 @@ impl Calibration {
                     .map(|(_, s)| *s)
             })
         };
-        match (at(0.5), at(0.99)) {
-            (Some(median), Some(p99)) => {
-                let max = at(1.0).or(meta.train_score_max).unwrap_or(p99);
-                Self::new(median, p99, max)
+        match (at(0.5), at(TAIL_QUANTILE)) {
+            (Some(median), Some(tail)) => {
+                let max = at(1.0).or(meta.train_score_max).unwrap_or(tail);
+                Self::new(median, tail, max)
             }
             _ => {
                 let max = meta.train_score_max.unwrap_or(meta.threshold * 2.0);
@@ -104,10 +106,11 @@ impl Calibration {
             } else {
                 MEDIAN_SCORE
             }
-        } else if s <= self.p99 {
-            MEDIAN_SCORE + (P99_SCORE - MEDIAN_SCORE) * (s - self.median) / (self.p99 - self.median)
+        } else if s <= self.tail {
+            MEDIAN_SCORE
+                + (TAIL_SCORE - MEDIAN_SCORE) * (s - self.median) / (self.tail - self.median)
         } else {
-            P99_SCORE + (1.0 - P99_SCORE) * (1.0 - (-(s - self.p99) / self.spread).exp())
+            TAIL_SCORE + (1.0 - TAIL_SCORE) * (1.0 - (-(s - self.tail) / self.spread).exp())
         };
         value.clamp(0.0, 1.0)
     }

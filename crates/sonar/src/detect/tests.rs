@@ -6,7 +6,7 @@ use sonar_mvad::{CorrelationChanges, RowResult};
 use super::*;
 
 fn calibration() -> Calibration {
-    // median 0.1, p99 0.3, max 0.5 → spread max(0.2, 0.2) = 0.2
+    // median 0.1, p95 0.3, max 0.5 → spread max(0.2, 0.2) = 0.2
     Calibration::new(0.1, 0.3, 0.5)
 }
 
@@ -31,7 +31,7 @@ fn anomaly_score_is_anchored_on_training_quantiles() {
     check(0.05, 0.125);
     check(0.1, MEDIAN_SCORE);
     check(0.2, 0.375);
-    check(0.3, P99_SCORE);
+    check(0.3, TAIL_SCORE);
     check(0.5, 0.5 + 0.5 * (1.0 - (-1.0f64).exp()));
     check(-1.0, 0.0);
     check(f64::NAN, 0.0);
@@ -144,7 +144,7 @@ fn candidate_needs_engine_decision_and_threshold() {
     let table = [
         (0.9, true, 0.7, true),
         (0.9, false, 0.7, false), // the engine's local threshold says no
-        (0.31, true, 0.7, false), // just above p99: anomaly_score ≈ 0.52 < 0.7
+        (0.31, true, 0.7, false), // just above p95: anomaly_score ≈ 0.52 < 0.7
         (0.31, true, 0.5, true),
         (0.05, true, 0.0, true), // threshold 0 defers to the engine
     ];
@@ -197,7 +197,7 @@ fn calibration_from_model_metadata() {
         "normalize_base": {"min_values": [0.0], "max_values": [1.0]},
         "pct_weight": [1.0], "threshold": 0.2,
         "train_score_max": 0.6,
-        "train_score_quantiles": [[0.5, 0.1], [0.99, 0.4], [1.0, 0.6]]
+        "train_score_quantiles": [[0.5, 0.1], [0.95, 0.4], [1.0, 0.6]]
     });
     let meta: sonar_mvad::ModelMeta = serde_json::from_value(meta_json).expect("metadata parses");
     let c = Calibration::from_meta(&meta);

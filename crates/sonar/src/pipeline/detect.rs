@@ -261,6 +261,17 @@ pub fn detect(
     );
     let (mut buckets, trailing_run) =
         detector.decide(scored, starts, step, counts, already_seen, request.prior);
+    for (bucket, result) in buckets.iter().zip(scored.iter().skip(already_seen)) {
+        tracing::debug!(
+            start = %bucket.start,
+            mvad_score = result.score,
+            local_threshold = result.local_threshold,
+            engine_anomaly = result.is_anomaly,
+            anomaly_score = bucket.anomaly_score,
+            reported = bucket.is_anomaly,
+            "bucket scored"
+        );
+    }
     let events = assign_events_after(
         &settings.shipping.scenario_id,
         request.open_event.as_ref(),
