@@ -46,7 +46,9 @@ pub enum Error {
         detail: String,
     },
     /// The indexer answered with an HTTP error (4xx, or 429/5xx after every retry).
-    #[error("{method} {path}: HTTP {status} from the indexer after {attempts} attempt(s): {reason}")]
+    #[error(
+        "{method} {path}: HTTP {status} from the indexer after {attempts} attempt(s): {reason}"
+    )]
     IndexerHttp {
         /// HTTP method of the request.
         method: String,
@@ -87,7 +89,9 @@ pub enum Error {
     },
     // local files
     /// A local alert file or directory (debug mode) does not exist.
-    #[error("local alert path {path} does not exist: check `debug.data_dir` and the data file names")]
+    #[error(
+        "local alert path {path} does not exist: check `debug.data_dir` and the data file names"
+    )]
     LocalPathMissing {
         /// The path that was looked for.
         path: PathBuf,
