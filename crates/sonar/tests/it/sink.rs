@@ -525,7 +525,10 @@ fn data_stream_dry_run_with_print_and_payload_dir_sends_nothing() {
     let report = sink.write(&documents("bf01")).expect("dry run");
     assert_eq!(report.skipped_dry_run, 3);
     assert!(fake.requests().is_empty(), "dry run reached the server");
-    let names: Vec<String> = files_in(dir.path()).into_iter().map(|(n, _)| n).collect();
+    let mut names: Vec<String> = files_in(dir.path()).into_iter().map(|(n, _)| n).collect();
+    // Order by the request sequence number: two requests in the same millisecond sort by kind
+    // in a plain name sort.
+    names.sort_by_key(|n| n.rsplit('_').next().unwrap_or_default().to_string());
     let kinds: Vec<&str> = names
         .iter()
         .map(|n| n.split('_').nth(1).unwrap_or_default())
