@@ -1,8 +1,8 @@
 //! Orchestration (SPEC.md §4): one training run, one detection run, and the realtime loop,
 //! each wiring a source, the feature builder, the engine, the detector and a sink.
 //!
-//! - [`train`]: source → features (schema frozen into the model's metadata) → fit → save.
-//! - [`detect`]: model + schema → source (lookback window plus the `W + TW − 1` buckets of
+//! - [`train()`]: source → features (schema frozen into the model's metadata) → fit → save.
+//! - [`detect()`]: model + schema → source (lookback window plus the `W + TW − 1` buckets of
 //!   context the model reads before the first scored bucket) → features → predict → detector
 //!   → anomaly documents → sink.
 //! - [`realtime`]: polls with an injected [`Clock`], scores each complete bucket exactly once,
