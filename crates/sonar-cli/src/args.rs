@@ -69,6 +69,9 @@ pub enum Command {
     Scenario(ScenarioArgs),
     /// Check config and scenario files without running anything.
     Validate(ValidateArgs),
+    /// Measure detection quality: train on a CSV, score a labelled CSV, print threshold-free
+    /// metrics for the engine next to the random-score and PCA baselines.
+    Eval(EvalArgs),
 }
 
 /// `--scenario` for train and detect.
@@ -196,6 +199,26 @@ pub struct ScenarioArgs {
     /// Synthetic alerts.
     #[command(flatten)]
     pub synthetic: SyntheticArgs,
+}
+
+/// `sonar eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Training CSV: a header, a first column of row labels or timestamps, numeric columns.
+    #[arg(long, value_name = "CSV")]
+    pub train: PathBuf,
+    /// Test CSV; its `label` / `is_anomaly` / `anomaly` column is the ground truth.
+    #[arg(long, value_name = "CSV")]
+    pub test: PathBuf,
+    /// Ground truth in a separate one-column CSV (one row per test row) instead.
+    #[arg(long, value_name = "CSV")]
+    pub labels: Option<PathBuf>,
+    /// Engine parameters as JSON, the reference's keys (e.g. '{"sliding_window": 100, "epochs": 15}').
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub params: String,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sonar validate`.

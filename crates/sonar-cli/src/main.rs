@@ -81,6 +81,7 @@ fn init_logging(global: &GlobalArgs) -> Result<()> {
 fn run(cli: Cli, stop: &StopFlag) -> Result<()> {
     match &cli.command {
         Command::Validate(args) => validate(&args.files),
+        Command::Eval(args) => eval(args),
         Command::Check => check(&cli.global),
         Command::Train(args) => {
             let run = Run::train(&cli.global, args);
@@ -130,6 +131,59 @@ fn load(run: &Run) -> Result<Settings> {
         );
     }
     Ok(settings)
+}
+
+fn eval(args: &args::EvalArgs) -> Result<()> {
+    let json: serde_json::Value =
+        serde_json::from_str(&args.params).context("--params is not valid JSON")?;
+    let params = sonar_mvad::MvadParams::default()
+        .apply_json(&json)
+        .context("invalid --params")?;
+    let name = args
+        .test
+        .file_stem()
+        .map_or_else(|| "test".to_string(), |s| s.to_string_lossy().into_owned());
+    let report = sonar::eval::run(sonar::eval::EvalRequest {
+        name,
+        train_csv: args.train.clone(),
+        test_csv: args.test.clone(),
+        test_labels_csv: args.labels.clone(),
+        params,
+        options: sonar::eval::EvalOptions::default(),
+    })
+    .context("evaluation failed")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} training rows, {} test rows ({} anomalous in {} events), {} features",
+        report.name,
+        report.train_rows,
+        report.test_rows,
+        report.anomalous_rows,
+        report.events,
+        report.features
+    );
+    println!("| method | VUS-PR | AUC-PR | AUC-ROC | best F1 | event F1 | PA-F1 | seconds |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let f = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"));
+    for m in &report.methods {
+        let x = &m.metrics;
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            m.method,
+            f(x.vus_pr),
+            f(x.auc_pr),
+            f(x.auc_roc),
+            f(x.best_f1),
+            f(x.event_f1),
+            f(x.pa_f1),
+            m.seconds
+        );
+    }
+    println!("PA-F1 is inflated by point adjustment: read it only next to the random score's.");
+    Ok(())
 }
 
 fn validate(files: &[std::path::PathBuf]) -> Result<()> {

@@ -284,3 +284,84 @@ fn example_scenario_runs_end_to_end() {
         assert_eq!(d["is_anomaly"], Value::Bool(true));
     }
 }
+
+/// Two correlated sines; labelled rows break the relation between them.
+fn eval_csv(rows: usize, phase: usize, anomalies: &[(usize, usize)]) -> String {
+    let mut csv = String::from("timestamp,a,b,label\n");
+    for i in 0..rows {
+        let x = ((i + phase) as f64 * 0.2).sin();
+        let bad = anomalies.iter().any(|&(s, e)| s <= i && i < e);
+        let b = 2.0 * x + if bad { 4.0 } else { 0.0 };
+        csv.push_str(&format!("{:06},{x},{b},{}\n", i + phase, u8::from(bad)));
+    }
+    csv
+}
+
+#[test]
+fn eval_reports_metrics_for_the_engine_and_the_baselines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("train.csv"), eval_csv(400, 0, &[])).expect("write");
+    std::fs::write(
+        dir.path().join("test.csv"),
+        eval_csv(200, 400, &[(80, 90), (150, 155)]),
+    )
+    .expect("write");
+    let out = sonar(
+        dir.path(),
+        &[
+            "eval",
+            "--train",
+            "train.csv",
+            "--test",
+            "test.csv",
+            "--params",
+            r#"{"sliding_window": 40, "epochs": 2, "batch_size": 32}"#,
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["test_rows"], 200);
+    assert_eq!(report["anomalous_rows"], 15);
+    let methods: Vec<&str> = report["methods"]
+        .as_array()
+        .expect("methods")
+        .iter()
+        .map(|m| m["method"].as_str().expect("name"))
+        .collect();
+    assert_eq!(methods.len(), 3, "{methods:?}");
+    for m in report["methods"].as_array().expect("methods") {
+        let vus = m["metrics"]["vus_pr"].as_f64().expect("vus_pr");
+        assert!((0.0..=1.0).contains(&vus), "{m}");
+    }
+    // PCA sees the broken relation between a and b: clearly better than chance.
+    let pca = report["methods"]
+        .as_array()
+        .expect("methods")
+        .iter()
+        .find(|m| m["method"] == "pca")
+        .expect("pca");
+    assert!(
+        pca["metrics"]["auc_roc"].as_f64().expect("auc") > 0.9,
+        "{pca}"
+    );
+
+    let bad = sonar(
+        dir.path(),
+        &[
+            "eval",
+            "--train",
+            "train.csv",
+            "--test",
+            "test.csv",
+            "--params",
+            "{\"abcd\": 1}",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("unknown parameter `abcd`"),
+        "{}",
+        text(&bad)
+    );
+}
