@@ -177,3 +177,42 @@ fn cancelling_stops_between_batches() {
     let e = fit(&sines(400, None), &params(1), &mut Cancel).expect_err("cancelled");
     assert!(matches!(e, MvadError::Cancelled));
 }
+
+/// Replays the early-stopping rule over the recorded validation losses: the epoch at which a
+/// run with `patience` must stop, and the best epoch it keeps.
+fn replay_early_stopping(val: &[f64], epochs: usize, patience: Option<usize>) -> (usize, usize) {
+    let (mut best, mut best_epoch, mut since) = (f64::INFINITY, 0, 0);
+    for (i, &v) in val.iter().enumerate() {
+        if v < best {
+            (best, best_epoch, since) = (v, i + 1, 0);
+        } else {
+            since += 1;
+        }
+        if patience.is_some_and(|p| since >= p) {
+            return (i + 1, best_epoch);
+        }
+    }
+    (epochs, best_epoch)
+}
+
+#[test]
+fn early_stopping_follows_the_validation_loss() {
+    let data = sines(600, None);
+    for patience in [Some(1), Some(3), None] {
+        let mut p = params(10);
+        p.rules.early_stopping_patience = patience;
+        let model = fit(&data, &p, &mut ()).expect("fit");
+        let s = model.meta().training.clone().expect("summary");
+        assert_eq!(s.val_loss.len(), s.epochs_run);
+        let (stop, best) = replay_early_stopping(&s.val_loss, 10, patience);
+        eprintln!("patience {patience:?}: {} epochs run, best {}", s.epochs_run, s.best_epoch);
+        assert_eq!(
+            (s.epochs_run, s.best_epoch),
+            (stop, best),
+            "patience {patience:?}: {s:?}"
+        );
+        if patience.is_none() {
+            assert_eq!(s.epochs_run, 10, "without early stopping every epoch runs");
+        }
+    }
+}
