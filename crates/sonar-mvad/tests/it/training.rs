@@ -205,7 +205,10 @@ fn early_stopping_follows_the_validation_loss() {
         let s = model.meta().training.clone().expect("summary");
         assert_eq!(s.val_loss.len(), s.epochs_run);
         let (stop, best) = replay_early_stopping(&s.val_loss, 10, patience);
-        eprintln!("patience {patience:?}: {} epochs run, best {}", s.epochs_run, s.best_epoch);
+        eprintln!(
+            "patience {patience:?}: {} epochs run, best {}",
+            s.epochs_run, s.best_epoch
+        );
         assert_eq!(
             (s.epochs_run, s.best_epoch),
             (stop, best),
