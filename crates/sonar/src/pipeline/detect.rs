@@ -9,8 +9,8 @@ use sonar_mvad::{MvadModel, PredictOptions};
 
 use super::train::{build_features, write_options};
 use super::{
-    ceil_to_bucket, debug_file, file_extent, floor_to_bucket, indexer_client, needed_fields,
-    open_source, Clock, Phase, Progress, RunSummary, StopFlag,
+    debug_window, floor_to_bucket, indexer_client, needed_fields, open_source, Clock, Phase,
+    Progress, RunSummary, StopFlag,
 };
 use crate::config::Settings;
 use crate::detect::Detector;
@@ -124,14 +124,8 @@ pub fn historical_range(
     now: DateTime<Utc>,
 ) -> Result<TimeRange, Error> {
     let b = model.bucket_seconds();
-    if settings.debug.enabled {
-        let path = debug_file(settings, Phase::Detection);
-        if let Some(extent) = file_extent(&path, &settings.wazuh.timestamp_field)? {
-            return Ok(TimeRange {
-                start: floor_to_bucket(extent.start, b),
-                end: ceil_to_bucket(extent.end, b),
-            });
-        }
+    if let Some(window) = debug_window(settings, Phase::Detection, b)? {
+        return Ok(window);
     }
     let end = floor_to_bucket(now, b);
     let lookback =

@@ -285,6 +285,26 @@ pub fn debug_file(settings: &Settings, phase: Phase) -> PathBuf {
     }
 }
 
+/// In debug mode, the window of a phase: its data file's extent snapped to whole buckets
+/// (`None` outside debug mode or for a file without timestamps).
+pub fn debug_window(
+    settings: &Settings,
+    phase: Phase,
+    bucket_seconds: i64,
+) -> Result<Option<TimeRange>, Error> {
+    if !settings.debug.enabled {
+        return Ok(None);
+    }
+    let extent = file_extent(
+        &debug_file(settings, phase),
+        &settings.wazuh.timestamp_field,
+    )?;
+    Ok(extent.map(|e| TimeRange {
+        start: floor_to_bucket(e.start, bucket_seconds),
+        end: ceil_to_bucket(e.end, bucket_seconds),
+    }))
+}
+
 /// The first and last alert time in a local file (debug mode windows cover the whole file,
 /// as in the original, where the time filter was off in debug mode).
 pub fn file_extent(

@@ -6,9 +6,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sonar_mvad::{EpochReport, MvadError, TrainObserver};
 
 use super::{
-    ceil_to_bucket, collect, debug_file, feature_spec, file_extent, floor_to_bucket,
-    indexer_client, mvad_params, needed_fields, open_source, stream_into, Clock, Fetched, Phase,
-    Progress, RunSummary, StopFlag,
+    ceil_to_bucket, collect, debug_window, feature_spec, floor_to_bucket, indexer_client,
+    mvad_params, needed_fields, open_source, stream_into, Clock, Fetched, Phase, Progress,
+    RunSummary, StopFlag,
 };
 use crate::config::Settings;
 use crate::features::{FeatureBuilder, FeaturePlan, FieldPath};
@@ -76,14 +76,8 @@ fn training_range(
     now: DateTime<Utc>,
 ) -> Result<TimeRange, Error> {
     let b = plan.bucket.seconds();
-    if settings.debug.enabled {
-        let path = debug_file(settings, Phase::Training);
-        if let Some(extent) = file_extent(&path, &settings.wazuh.timestamp_field)? {
-            return Ok(TimeRange {
-                start: floor_to_bucket(extent.start, b),
-                end: ceil_to_bucket(extent.end, b),
-            });
-        }
+    if let Some(window) = debug_window(settings, Phase::Training, b)? {
+        return Ok(window);
     }
     let end = floor_to_bucket(now, b);
     let lookback = TimeDelta::from_std(settings.training.lookback).unwrap_or(TimeDelta::hours(24));
