@@ -2,6 +2,8 @@
 //! every bundled scenario in debug mode (train, detect, its labelled attack flagged, JSONL
 //! written). Each run uses its own temporary directory for models and outputs.
 
+mod secrets;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

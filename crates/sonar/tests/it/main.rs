@@ -1,9 +1,12 @@
 //! The sonar crate's one integration-test binary (STYLE.md). Tests talk to a real
 //! `osmem-server` process on loopback (SPEC.md §10), started per test by [`osmem`], and to
-//! small protocol fakes where a fault must be injected.
+//! small protocol fakes where a fault must be injected; the TLS tests put a real nginx in
+//! front of it.
 
 mod indexer;
 mod indexer_aggregate;
 mod indexer_faults;
+mod nginx;
 mod osmem;
 mod sink;
+mod tls;

@@ -397,9 +397,22 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// How rustls words the handshake failures that will fail the same way next time (a wrong
+/// or expired certificate, a server that does not speak TLS, a refused handshake). reqwest
+/// hands the rustls error itself (not an `io::Error`) down the source chain, and sonar has no
+/// direct rustls dependency to downcast to, so its `Display` prefixes are matched; the TLS
+/// tests through nginx (tests/it/tls.rs) fail if rustls rewords them.
+const PERMANENT_TLS_FAILURES: [&str; 5] = [
+    "invalid peer certificate",
+    "peer is incompatible",
+    "peer misbehaved",
+    "received corrupt message",
+    "received fatal alert",
+];
+
 /// Transport errors worth retrying: connection refused/reset and timeouts. A TLS handshake
-/// failure (a certificate problem surfaces as an `InvalidData` I/O error) will fail the same
-/// way next time, so it is reported at once.
+/// failure (see [`PERMANENT_TLS_FAILURES`]; an `InvalidData` I/O error from other stacks)
+/// will fail the same way next time, so it is reported at once.
 fn is_transient(error: &reqwest::Error) -> bool {
     if error.is_builder() || error.is_redirect() {
         return false;
@@ -410,6 +423,10 @@ fn is_transient(error: &reqwest::Error) -> bool {
             if io.kind() == std::io::ErrorKind::InvalidData {
                 return false;
             }
+        }
+        let text = current.to_string();
+        if PERMANENT_TLS_FAILURES.iter().any(|p| text.starts_with(p)) {
+            return false;
         }
         source = current.source();
     }
