@@ -33,6 +33,8 @@ enum Reply {
     Answer(u16, Vec<(&'static str, String)>, String),
     /// Forward to this base URL and relay the answer.
     Forward(String),
+    /// Answer 200 with this body, but only after this long (a slow server).
+    Slow(Duration, String),
 }
 
 type Script = dyn Fn(usize, &Seen) -> Reply + Send + Sync;
@@ -64,6 +66,14 @@ impl FakeServer {
                 };
                 let (status, headers, body) = match script(n, &request) {
                     Reply::Answer(status, headers, body) => (status, headers, body),
+                    Reply::Slow(delay, body) => {
+                        // Answered from its own thread, so the retry is served meanwhile.
+                        std::thread::spawn(move || {
+                            std::thread::sleep(delay);
+                            write_response(stream, 200, &[], &body);
+                        });
+                        continue;
+                    }
                     Reply::Forward(base) => {
                         let method =
                             reqwest::Method::from_bytes(request.method.as_bytes()).expect("method");
@@ -387,4 +397,65 @@ fn falls_back_to_search_after_without_pit_when_the_server_refuses_it() {
         .filter(|s| s.path.contains("point_in_time"))
         .count();
     assert_eq!(pit_attempts, 1, "the refusal is remembered");
+}
+
+/// [`recording_client`] with a request timeout of `timeout`.
+fn impatient_client(
+    url: &str,
+    max_retries: u32,
+    timeout: Duration,
+) -> (IndexerClient, Arc<Mutex<Vec<Duration>>>) {
+    let (client, sleeps) = recording_client(url, max_retries);
+    let record = Arc::clone(&sleeps);
+    let connection = IndexerConnection {
+        timeout,
+        ..client.connection().clone()
+    };
+    let client = IndexerClient::new(connection)
+        .expect("client")
+        .with_sleeper(Arc::new(move |d: Duration| {
+            record.lock().expect("sleeps").push(d)
+        }));
+    (client, sleeps)
+}
+
+#[test]
+fn a_slow_server_times_out_and_the_request_is_retried() {
+    let fake = FakeServer::start(|n, _| match n {
+        0 | 1 => Reply::Slow(Duration::from_secs(3), r#"{"late":true}"#.to_owned()),
+        _ => Reply::Answer(200, Vec::new(), r#"{"late":false}"#.to_owned()),
+    });
+    let (client, sleeps) = impatient_client(&fake.url, 3, Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let response = client
+        .request(Method::GET, "/_cluster/health", None)
+        .expect("the third attempt is fast");
+    assert_eq!(
+        response.json::<Value>().expect("json"),
+        json!({"late": false})
+    );
+    assert_eq!(fake.seen().len(), 3);
+    assert_eq!(sleeps.lock().expect("sleeps").len(), 2, "two backoffs");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the timeout did not fire: {:?}",
+        started.elapsed()
+    );
+
+    // Always slow: every attempt times out, and the error says so.
+    let fake = FakeServer::start(|_, _| Reply::Slow(Duration::from_secs(3), "{}".to_owned()));
+    let (client, sleeps) = impatient_client(&fake.url, 1, Duration::from_millis(200));
+    let error = client
+        .request(Method::GET, "/", None)
+        .expect_err("always slow");
+    match &error {
+        Error::IndexerUnreachable {
+            attempts, detail, ..
+        } => {
+            assert_eq!(*attempts, 2);
+            assert!(detail.contains("timed out"), "{detail}");
+        }
+        other => panic!("expected IndexerUnreachable, got {other:?}"),
+    }
+    assert_eq!(sleeps.lock().expect("sleeps").len(), 1);
 }

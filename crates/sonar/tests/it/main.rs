@@ -9,4 +9,5 @@ mod indexer_faults;
 mod nginx;
 mod osmem;
 mod sink;
+mod state_files;
 mod tls;
