@@ -77,6 +77,9 @@ pub struct WindowOutputs {
     pub target: Vec<f32>,
     /// Feature attention `[M, k, k]`.
     pub feat_attn: Vec<f32>,
+    /// VAE reconstructions of the targets `[M, k]` (normalised scale). The reference
+    /// computes and discards them (detection is forecast-only); kept for evaluation.
+    pub x_recon: Vec<f32>,
 }
 
 /// Weighted per-variable errors `[M, k]`: `pct_weight_j · (exp(min(2|p − y|, 1)) − 1)`.
