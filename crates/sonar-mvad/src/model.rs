@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MvadError, Result};
 use crate::frame::Frame;
+use crate::native::NativeNet;
 use crate::net::MvadNet;
 use crate::params::{FillMethod, MvadParams, WindowSizes};
 use crate::preprocess::{self, Normalizer, INFER_CLIP};
@@ -192,6 +193,7 @@ pub struct MvadModel {
     meta: ModelMeta,
     weights: Weights,
     net: MvadNet,
+    native: NativeNet,
     device: Device,
 }
 
@@ -205,10 +207,12 @@ impl MvadModel {
     fn build(meta: ModelMeta, weights: Weights) -> Result<Self> {
         let device = Device::flex();
         let net = MvadNet::from_weights(&weights, &device);
+        let native = NativeNet::new(&weights);
         Ok(Self {
             meta,
             weights,
             net,
+            native,
             device,
         })
     }
@@ -358,16 +362,38 @@ impl MvadModel {
         Ok(score::interpret(&ctx, &out, &labels, &observed, &expected))
     }
 
-    /// Runs the network over the windows ending at `ends` of a normalised series.
+    /// Runs the network over the windows ending at `ends` of a normalised series (the native
+    /// forward, [`crate::native`]).
     pub fn window_outputs(&self, series: &[f32], ends: &[usize]) -> WindowOutputs {
         window_outputs(
-            &self.net,
-            &self.device,
+            &self.native,
             series,
             self.meta.variables.len(),
             self.meta.input_size,
             ends,
         )
+    }
+
+    /// The same through the burn network (slower; kept to compare the two forwards).
+    pub fn window_outputs_burn(&self, series: &[f32], ends: &[usize]) -> WindowOutputs {
+        let (k, w) = (self.meta.variables.len(), self.meta.input_size);
+        let mut out = WindowOutputs::default();
+        for chunk in ends.chunks(INFER_BATCH) {
+            let (x, y) = preprocess::gather_windows(series, k, w, chunk);
+            let x = Tensor::<3>::from_data(TensorData::new(x, [chunk.len(), w, k]), &self.device);
+            let o = self.net.forward(x, None);
+            let host = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().expect("float32 output");
+            out.x_pred.extend(host(o.x_pred));
+            out.x_recon.extend(host(o.x_recon));
+            out.feat_attn.extend(
+                o.feat_attn
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .expect("float32 output"),
+            );
+            out.target.extend(y);
+        }
+        out
     }
 
     /// The network (evaluation mode).
@@ -376,10 +402,9 @@ impl MvadModel {
     }
 }
 
-/// Evaluation forward over the windows ending at `ends`, batched.
+/// Evaluation forward over the windows ending at `ends`, in batches spread over the cores.
 pub(crate) fn window_outputs(
-    net: &MvadNet,
-    device: &Device,
+    net: &NativeNet,
     series: &[f32],
     k: usize,
     w: usize,
@@ -388,20 +413,11 @@ pub(crate) fn window_outputs(
     let mut out = WindowOutputs::default();
     for chunk in ends.chunks(INFER_BATCH) {
         let (x, y) = preprocess::gather_windows(series, k, w, chunk);
-        let x = Tensor::<3>::from_data(TensorData::new(x, [chunk.len(), w, k]), device);
-        let o = net.forward(x, None);
-        out.x_pred.extend(
-            o.x_pred
-                .into_data()
-                .try_into_vec::<f32>()
-                .expect("float32 output"),
-        );
-        out.feat_attn.extend(
-            o.feat_attn
-                .into_data()
-                .try_into_vec::<f32>()
-                .expect("float32 output"),
-        );
+        for r in net.forward(&x, chunk.len()) {
+            out.x_pred.extend(r.x_pred);
+            out.x_recon.extend(r.x_recon);
+            out.feat_attn.extend(r.feat_attn);
+        }
         out.target.extend(y);
     }
     out

@@ -195,10 +195,10 @@ pub fn fit(
     let (_, weights, best_epoch) = best.expect("at least one epoch runs");
 
     // Threshold: scores of the best model over the training split, stride 1, clip ±1000.
-    let eval = MvadNet::from_weights(&weights, &base);
+    let eval = crate::native::NativeNet::new(&weights);
     let series = norm.apply(&prepared.values[..train_len * k], -INFER_CLIP, INFER_CLIP);
     let ends = preprocess::window_ends(train_len, w, 1);
-    let out = window_outputs(&eval, &base, &series, k, w, &ends);
+    let out = window_outputs(&eval, &series, k, w, &ends);
     let scores = score::row_scores(
         &score::weighted_errors(&out.x_pred, &out.target, &pct_weight),
         k,

@@ -398,3 +398,39 @@ fn first_window_activations_match_layer_by_layer() {
         }
     }
 }
+
+/// The native forward (used for all scoring) and the burn network agree on every output of
+/// every window of every golden model, over the models' own training data.
+#[test]
+fn native_forward_matches_the_burn_network() {
+    for case in CASES {
+        let dir = case_dir(case);
+        let model = MvadModel::load(&dir).expect("reference export loads");
+        let prepared = preprocess::prepare(&frame(&dir.join("train.csv")), params(case).fill);
+        let series = model
+            .meta()
+            .normalize_base
+            .apply(&prepared.values, -1000.0, 1000.0);
+        let ends = preprocess::window_ends(prepared.n(), model.meta().input_size, 7);
+        let native = model.window_outputs(&series, &ends);
+        let burn = model.window_outputs_burn(&series, &ends);
+        for (name, a, b) in [
+            ("x_pred", &native.x_pred, &burn.x_pred),
+            ("x_recon", &native.x_recon, &burn.x_recon),
+            ("feat_attn", &native.feat_attn, &burn.feat_attn),
+            ("target", &native.target, &burn.target),
+        ] {
+            assert_eq!(a.len(), b.len(), "{case} {name}");
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            eprintln!(
+                "{case}: {name} worst |native − burn| = {worst:e} over {} values",
+                a.len()
+            );
+            assert!(worst <= 2e-6, "{case} {name}: {worst:e}");
+        }
+    }
+}
