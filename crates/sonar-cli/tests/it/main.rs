@@ -2,6 +2,11 @@
 //! every bundled scenario in debug mode (train, detect, its labelled attack flagged, JSONL
 //! written). Each run uses its own temporary directory for models and outputs.
 
+mod indexer_e2e;
+/// The osmem-server harness of the library's integration tests (one copy, shared).
+#[allow(dead_code)]
+#[path = "../../../sonar/tests/it/osmem.rs"]
+mod osmem;
 mod secrets;
 
 use std::path::{Path, PathBuf};

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use sonar_mvad::{MvadModel, PredictOptions};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use sonar_mvad::{MvadModel, RowResult, ScorerState, StreamingScorer, ThresholdRule};
 
 use super::train::{build_features, write_options};
 use super::{
@@ -88,18 +89,35 @@ impl LoadedModel {
     }
 }
 
+/// A bucket an earlier realtime poll judged a candidate but did not report, because its run
+/// of candidates was still shorter than `min_consecutive`; the next poll reports it if the run
+/// completes. Kept in the realtime state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingBucket {
+    /// Bucket start.
+    pub start: DateTime<Utc>,
+    /// Alerts in the bucket.
+    pub alert_count: u64,
+    /// The engine's result for the bucket.
+    pub result: RowResult,
+}
+
 /// What to score in one run.
 #[derive(Debug, Clone, Default)]
 pub struct DetectRequest {
     /// Buckets to judge: `[start, end)`, bucket-aligned.
     pub range: Option<TimeRange>,
-    /// Buckets before `range.start` judged by an earlier poll whose candidate run was still
-    /// short (realtime); they are re-scored and reported if their run now completes.
-    pub already_seen: usize,
-    /// Candidate run ending before the first judged bucket that is not re-scored (realtime).
+    /// Candidates judged by an earlier poll right before `range.start` and left unreported
+    /// because their run was still short (realtime); reported now if the run completes.
+    pub pending: Vec<PendingBucket>,
+    /// Candidate run ending right before `range.start` that was already reported (realtime).
     pub prior: usize,
     /// The previous poll's last event, if it was still open (realtime).
     pub open_event: Option<AnomalyEvent>,
+    /// The streaming scorer's state after the previous poll (realtime). When it ends right
+    /// before `range.start` and belongs to this model, only the range is read and each bucket
+    /// costs one window forward; otherwise the model's context is read again.
+    pub scorer: Option<ScorerState>,
 }
 
 /// What a detection run did.
@@ -111,8 +129,12 @@ pub struct DetectOutcome {
     pub summary: RunSummary,
     /// Candidate run at the end of the range (carried to the next poll).
     pub trailing_run: usize,
+    /// The trailing candidates not reported yet (run shorter than `min_consecutive`).
+    pub pending: Vec<PendingBucket>,
     /// The last event, when it reaches the end of the range (it may continue).
     pub open_event: Option<AnomalyEvent>,
+    /// The streaming scorer's state after the last bucket of the range.
+    pub scorer: ScorerState,
 }
 
 /// The buckets a one-off detection judges: in debug mode the whole detection file (as the
@@ -167,6 +189,13 @@ pub fn open_sink(
 }
 
 /// Scores `request.range` (default: [`historical_range`]) and writes the anomalies to `sink`.
+///
+/// Scoring goes through the engine's [`StreamingScorer`]: a fresh one reads the model's
+/// `W + TW − 1` buckets of context before the range, a resumed one (`request.scorer`) only the
+/// range. Both give the same scores for the same buckets, so a realtime run and a historical
+/// run over the same time write the same documents (same `_id`s, so nothing twice). Missing
+/// gauge values (empty buckets) are carried forward from the previous bucket, never filled
+/// from later ones: a bucket's score depends only on the past.
 pub fn detect(
     settings: &Settings,
     model: &LoadedModel,
@@ -184,17 +213,25 @@ pub fn detect(
     };
     let b = model.bucket_seconds();
     let step = TimeDelta::seconds(b);
-    let context = model.context_buckets();
-    let score_start = range.start - step * request.already_seen as i32;
+    let mut scorer = resume_scorer(model, request.scorer.as_ref(), range.start - step);
+    let context = if scorer.is_some() {
+        0
+    } else {
+        model.context_buckets()
+    };
     let fetch = TimeRange {
-        start: score_start - step * context as i32,
+        start: range.start - step * context as i32,
         end: range.end,
     };
-    tracing::info!(
-        start = %range.start, end = %range.end, context_buckets = context,
-        fetch_start = %fetch.start,
-        "detecting: reading {context} extra buckets of history before the first scored bucket (the model's W + TW − 1 context)"
-    );
+    if context > 0 {
+        tracing::info!(
+            start = %range.start, end = %range.end, context_buckets = context,
+            fetch_start = %fetch.start,
+            "detecting: reading {context} extra buckets of history before the first scored bucket (the model's W + TW − 1 context)"
+        );
+    } else {
+        tracing::info!(start = %range.start, end = %range.end, "detecting: resuming the streaming scorer, reading only the new buckets");
+    }
     let mut source = open_source(settings, Phase::Detection)?;
     let query = AlertQuery {
         range: fetch,
@@ -205,7 +242,7 @@ pub fn detect(
     progress.phase("fetching detection alerts");
     let schema = model.schema.clone();
     let make = move |r: TimeRange| FeatureBuilder::for_detection(&schema, r);
-    let judged = ((range.end - score_start).num_seconds() / b).max(0) as usize;
+    let judged = ((range.end - range.start).num_seconds() / b).max(0) as usize;
     let fetched = build_features(
         settings,
         source.as_mut(),
@@ -226,36 +263,52 @@ pub fn detect(
         destination: Some(sink.destination()),
         ..RunSummary::default()
     };
-    let frame = matrix.to_frame()?;
-    let results = model.model.predict(&frame, PredictOptions::default())?;
-    let offset = matrix.rows() - results.len();
-    let first = matrix
-        .bucket_starts
-        .iter()
-        .position(|t| *t >= score_start)
-        .unwrap_or(matrix.rows())
-        .max(offset);
-    let last = matrix
-        .bucket_starts
-        .iter()
-        .position(|t| *t >= range.end)
-        .unwrap_or(matrix.rows());
-    let (first, last) = (first.min(last), last);
-    let starts = &matrix.bucket_starts[first..last];
-    let counts = &matrix.alert_counts[first..last];
-    let scored = &results[first - offset..last - offset];
-    // Buckets before score_start that could not be re-scored are not "already seen".
-    let already_seen = request
-        .already_seen
-        .min(starts.iter().filter(|t| **t < range.start).count());
+    // Rows of the fetched range only (synthetic injection may have widened the matrix).
+    let first = matrix.bucket_starts.partition_point(|t| *t < fetch.start);
+    let last = matrix.bucket_starts.partition_point(|t| *t < range.end);
+    let last = last.max(first);
+    let scorer =
+        scorer.get_or_insert_with(|| StreamingScorer::new(&model.model, ThresholdRule::default()));
+    let results = if last > first {
+        let frame = sonar_mvad::Frame::new(
+            matrix.bucket_starts[first..last]
+                .iter()
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                .collect(),
+            matrix.columns.clone(),
+            matrix.values[first * matrix.cols()..last * matrix.cols()].to_vec(),
+        )?;
+        scorer.push_frame(&frame, false)?
+    } else {
+        Vec::new()
+    };
+    // Results belong to the last rows pushed; keep those inside the judged range.
+    let scored_from = last - results.len();
+    let keep_from = matrix.bucket_starts[..last]
+        .partition_point(|t| *t < range.start)
+        .max(scored_from);
+    let mut all_results: Vec<RowResult> =
+        request.pending.iter().map(|p| p.result.clone()).collect();
+    all_results.extend(results[keep_from - scored_from..].iter().cloned());
+    let mut starts: Vec<DateTime<Utc>> = request.pending.iter().map(|p| p.start).collect();
+    starts.extend_from_slice(&matrix.bucket_starts[keep_from..last]);
+    let mut counts: Vec<u64> = request.pending.iter().map(|p| p.alert_count).collect();
+    counts.extend_from_slice(&matrix.alert_counts[keep_from..last]);
+    let already_seen = request.pending.len();
     let detector = Detector::new(
         model.model.meta(),
         settings.detection.threshold,
         settings.detection.min_consecutive,
     );
-    let (mut buckets, trailing_run) =
-        detector.decide(scored, starts, step, counts, already_seen, request.prior);
-    for (bucket, result) in buckets.iter().zip(scored.iter().skip(already_seen)) {
+    let (mut buckets, trailing_run) = detector.decide(
+        &all_results,
+        &starts,
+        step,
+        &counts,
+        already_seen,
+        request.prior,
+    );
+    for (bucket, result) in buckets.iter().zip(all_results.iter().skip(already_seen)) {
         tracing::debug!(
             start = %bucket.start,
             mvad_score = result.score,
@@ -266,6 +319,19 @@ pub fn detect(
             "bucket scored"
         );
     }
+    let k = settings.detection.min_consecutive.max(1) as usize;
+    let pending = if trailing_run < k {
+        let n = all_results.len();
+        (n - trailing_run.min(n)..n)
+            .map(|i| PendingBucket {
+                start: starts[i],
+                alert_count: counts[i],
+                result: all_results[i].clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let events = assign_events_after(
         &settings.shipping.scenario_id,
         request.open_event.as_ref(),
@@ -296,7 +362,7 @@ pub fn detect(
     };
     let docs = build_anomaly_documents(&ctx, &buckets);
     let report = sink.write(&docs)?.into_result()?;
-    summary.scored = starts.len().saturating_sub(already_seen);
+    summary.scored = starts.len() - already_seen;
     summary.anomalies = docs.len();
     summary.events = events.len();
     summary.written = report.written;
@@ -308,6 +374,33 @@ pub fn detect(
         range,
         summary,
         trailing_run,
+        pending,
         open_event,
+        scorer: scorer.state().clone(),
     })
+}
+
+/// A scorer resumed from `state` when it stopped exactly at the bucket starting at
+/// `last_bucket` and belongs to this model; `None` (start fresh) otherwise.
+fn resume_scorer<'m>(
+    model: &'m LoadedModel,
+    state: Option<&ScorerState>,
+    last_bucket: DateTime<Utc>,
+) -> Option<StreamingScorer<'m>> {
+    let state = state?;
+    let expected = last_bucket.to_rfc3339_opts(SecondsFormat::Secs, true);
+    if state.last_label() != Some(expected.as_str()) {
+        tracing::info!(
+            saved = ?state.last_label(), expected = %expected,
+            "the saved scorer state does not end right before this poll; reading the model's context again"
+        );
+        return None;
+    }
+    match StreamingScorer::resume(&model.model, state.clone()) {
+        Ok(scorer) => Some(scorer),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot resume the saved scorer state (was the model retrained?); reading the model's context again");
+            None
+        }
+    }
 }

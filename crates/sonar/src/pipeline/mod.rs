@@ -3,10 +3,11 @@
 //!
 //! - [`train()`]: source → features (schema frozen into the model's metadata) → fit → save.
 //! - [`detect()`]: model + schema → source (lookback window plus the `W + TW − 1` buckets of
-//!   context the model reads before the first scored bucket) → features → predict → detector
-//!   → anomaly documents → sink.
+//!   context the model reads before the first scored bucket) → features → streaming scorer →
+//!   detector → anomaly documents → sink.
 //! - [`realtime`]: polls with an injected [`Clock`], scores each complete bucket exactly once,
-//!   keeps its position in a per-scenario state file written atomically.
+//!   keeps its position and the streaming scorer in a per-scenario state file written
+//!   atomically, so a poll reads only its new buckets.
 //!
 //! Time is always injected ([`Clock`]), so tests never sleep; progress is reported through
 //! [`Progress`], so the library never draws on a terminal.
@@ -34,7 +35,9 @@ use crate::source::{Alert, AlertQuery, AlertSource, StreamStats, TimeRange};
 use crate::Error;
 
 pub use chain::ChainedSource;
-pub use detect::{detect, historical_range, open_sink, DetectOutcome, DetectRequest, LoadedModel};
+pub use detect::{
+    detect, historical_range, open_sink, DetectOutcome, DetectRequest, LoadedModel, PendingBucket,
+};
 pub use realtime::{run_realtime, LoopLimit, RealtimeState};
 pub use train::{train, write_options, TrainOutcome};
 

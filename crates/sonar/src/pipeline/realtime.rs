@@ -4,6 +4,11 @@
 //! is written only after the poll's anomalies were written, so a crash or restart re-scores at
 //! most one poll's buckets (their documents have the same ids, so the index refuses
 //! duplicates) and never skips one.
+//!
+//! The state also holds the engine's streaming-scorer state (the last `W` rows and the
+//! threshold context), so a poll reads only its new buckets and scores each with one window
+//! forward; after a restart with a state that does not line up (older state, retrained model)
+//! the poll reads the model's context again, which gives the same scores.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,7 +16,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::detect::{detect, DetectOutcome, DetectRequest, LoadedModel};
+use sonar_mvad::ScorerState;
+
+use super::detect::{detect, DetectOutcome, DetectRequest, LoadedModel, PendingBucket};
 use super::{floor_to_bucket, is_transient, Clock, Progress, RunSummary, StopFlag};
 use crate::config::Settings;
 use crate::sink::{AnomalyEvent, AnomalySink};
@@ -19,7 +26,7 @@ use crate::source::TimeRange;
 use crate::Error;
 
 /// Version of the state file format.
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
 /// First wait after a failed poll; doubled at each further failure, capped at the interval.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
 
@@ -37,7 +44,7 @@ pub struct StoredEvent {
 }
 
 /// Where realtime detection stands for one scenario.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RealtimeState {
     /// [`STATE_VERSION`].
     pub version: u32,
@@ -47,8 +54,14 @@ pub struct RealtimeState {
     pub last_scored_end: Option<DateTime<Utc>>,
     /// Candidate buckets in a row at `last_scored_end` (for `min_consecutive`).
     pub pending_run: usize,
+    /// Those candidates, while their run is shorter than `min_consecutive` (not reported yet).
+    #[serde(default)]
+    pub pending: Vec<PendingBucket>,
     /// The event still open at `last_scored_end`.
     pub open_event: Option<StoredEvent>,
+    /// The streaming scorer after the bucket ending at `last_scored_end`.
+    #[serde(default)]
+    pub scorer: Option<ScorerState>,
 }
 
 impl RealtimeState {
@@ -169,30 +182,32 @@ pub fn run_realtime(
             .unwrap_or_else(|| floor_to_bucket(complete_end - lookback, b));
         let mut wait = interval;
         if complete_end > start {
-            let (already_seen, prior) = if state.pending_run < k {
-                (state.pending_run, 0)
-            } else {
-                (0, state.pending_run)
-            };
             let request = DetectRequest {
                 range: Some(TimeRange {
                     start,
                     end: complete_end,
                 }),
-                already_seen,
-                prior,
+                pending: state.pending.clone(),
+                prior: if state.pending_run >= k {
+                    state.pending_run
+                } else {
+                    0
+                },
                 open_event: state.open_event.as_ref().map(|e| AnomalyEvent {
                     id: e.id.clone(),
                     start: e.start,
                     end: e.end,
                     bucket_count: e.bucket_count,
                 }),
+                scorer: state.scorer.clone(),
             };
             match detect(settings, model, &request, sink, clock, progress, stop) {
                 Ok(outcome) => {
                     failures = 0;
                     state.last_scored_end = Some(complete_end);
                     state.pending_run = outcome.trailing_run;
+                    state.pending = outcome.pending.clone();
+                    state.scorer = Some(outcome.scorer.clone());
                     state.open_event = outcome.open_event.as_ref().map(|e| StoredEvent {
                         id: e.id.clone(),
                         start: e.start,

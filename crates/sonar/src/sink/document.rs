@@ -129,6 +129,14 @@ pub fn document_id(scenario_id: &str, bucket_start: DateTime<Utc>) -> String {
     format!("{scenario_id}-{}", id_stamp(bucket_start))
 }
 
+/// The `_id` of a document [`build_anomaly_document`] built, read back from its body (its
+/// `scenario_name` and `@timestamp`); `None` for anything else.
+pub fn document_id_of(body: &Value) -> Option<String> {
+    let scenario = body.get("scenario_name")?.as_str()?;
+    let start = DateTime::parse_from_rfc3339(body.get("@timestamp")?.as_str()?).ok()?;
+    Some(document_id(scenario, start.with_timezone(&Utc)))
+}
+
 /// The id of the event starting at `event_start`: scenario id + event start.
 pub fn event_id(scenario_id: &str, event_start: DateTime<Utc>) -> String {
     format!("{scenario_id}-event-{}", id_stamp(event_start))

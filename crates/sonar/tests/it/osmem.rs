@@ -55,10 +55,16 @@ fn binary() -> String {
 impl OsmemServer {
     /// Starts a fresh server on a free loopback port and waits until it answers.
     pub fn start() -> Self {
+        // Port 0: the server picks a free port and prints its URL as the first line.
+        Self::start_at("127.0.0.1:0")
+    }
+
+    /// Starts a fresh (empty) server listening on `addr` (e.g. the address of a server that
+    /// was stopped, to simulate a restart) and waits until it answers.
+    pub fn start_at(addr: &str) -> Self {
         let bin = binary();
         let mut child = Command::new(&bin)
-            // Port 0: the server picks a free port and prints its URL as the first line.
-            .args(["-addr", "127.0.0.1:0", "-no-ja", "-no-stdin-watch"])
+            .args(["-addr", addr, "-no-ja", "-no-stdin-watch"])
             .args(["-parent-pid", &std::process::id().to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
