@@ -19,13 +19,12 @@ use crate::weights::{Weights, BATCH_NORMS, GAT_WINDOW as T, HIDDEN as H, KERNEL}
 const LEAKY_SLOPE: f32 = 0.2;
 const BN_EPS: f32 = 1e-5;
 
-/// A linear layer, weights stored `[in, out]` (row `i` holds input `i`'s weights).
+/// A linear layer applied to one vector, weights stored `[in, out]`.
 #[derive(Debug, Clone)]
 struct Dense {
     w: Vec<f32>,
     b: Vec<f32>,
     n_in: usize,
-    n_out: usize,
 }
 
 impl Dense {
@@ -45,17 +44,13 @@ impl Dense {
             w: transpose(w, n_out, n_in),
             b: b.to_vec(),
             n_in,
-            n_out,
         }
     }
 
-    /// `x`: `[rows, in]` → `[rows, out]`.
-    fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        let mut out = vec![0.0; rows * self.n_out];
-        for row in out.chunks_exact_mut(self.n_out) {
-            row.copy_from_slice(&self.b);
-        }
-        matmul_acc(x, rows, self.n_in, &self.w, self.n_out, &mut out);
+    /// `x`: `[in]` → `[out]`.
+    fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let mut out = self.b.clone();
+        gemv_acc(&self.w, &x[..self.n_in], &mut out);
         out
     }
 }
@@ -123,6 +118,10 @@ pub struct WindowResult {
     pub x_recon: Vec<f32>,
     /// Feature attention `[k, k]`.
     pub feat_attn: Vec<f32>,
+    /// VAE mean `[H]`.
+    pub mu: Vec<f32>,
+    /// VAE log-variance `[H]`.
+    pub logv: Vec<f32>,
 }
 
 impl NativeNet {
@@ -190,19 +189,20 @@ impl NativeNet {
 
         let mut a: Vec<f32> = h.iter().map(|v| v.max(0.0)).collect();
         self.fc_norm.apply(&mut a);
-        let mut a = relu(self.fc[0].forward(&a, 1));
-        a = relu(self.fc[1].forward(&a, 1));
-        let mut x_pred = self.fc[2].forward(&a, 1);
+        let mut a = relu(self.fc[0].forward(&a));
+        a = relu(self.fc[1].forward(&a));
+        let mut x_pred = self.fc[2].forward(&a);
         sigmoid_in_place(&mut x_pred);
 
         let mut e = h;
         for (dense, norm) in &self.enc {
-            e = dense.forward(&e, 1);
+            e = dense.forward(&e);
             norm.apply(&mut e);
             e = relu(e);
         }
-        let mu = self.mu.forward(&e, 1);
-        let mut scale: Vec<f32> = self.logv.forward(&e, 1).iter().map(|v| 0.5 * v).collect();
+        let mu = self.mu.forward(&e);
+        let logv = self.logv.forward(&e);
+        let mut scale: Vec<f32> = logv.iter().map(|v| 0.5 * v).collect();
         exp_in_place(&mut scale);
         let mut d: Vec<f32> = mu
             .iter()
@@ -211,16 +211,18 @@ impl NativeNet {
             .map(|((m, e), s)| m + e * s)
             .collect();
         for (dense, norm) in &self.dec {
-            d = dense.forward(&d, 1);
+            d = dense.forward(&d);
             norm.apply(&mut d);
             d = relu(d);
         }
-        let mut x_recon = self.recon.forward(&d, 1);
+        let mut x_recon = self.recon.forward(&d);
         sigmoid_in_place(&mut x_recon);
         WindowResult {
             x_pred,
             x_recon,
             feat_attn,
+            mu,
+            logv,
         }
     }
 
@@ -325,7 +327,7 @@ impl NativeNet {
         let mut n = vec![0.0f32; H];
         for s in 0..T {
             gh.copy_from_slice(&self.b_hh);
-            matmul_acc(&h, 1, H, &self.w_hh, 3 * H, &mut gh);
+            gemv_acc(&self.w_hh, &h, &mut gh);
             let gi = &gi[s * 3 * H..(s + 1) * 3 * H];
             rz.iter_mut()
                 .zip(&gi[..2 * H])
@@ -349,45 +351,37 @@ impl NativeNet {
     }
 }
 
-/// `out[rows, cols] += a[rows, inner] · b[inner, cols]`, four rows at a time so each row of
-/// `b` is loaded once per four output rows.
+/// `out[rows, cols] += a[rows, inner] · b[inner, cols]`, one [`gemv_acc`] per row.
 fn matmul_acc(a: &[f32], rows: usize, inner: usize, b: &[f32], cols: usize, out: &mut [f32]) {
-    let mut r = 0;
-    while r + 4 <= rows {
-        let (o0, rest) = out[r * cols..(r + 4) * cols].split_at_mut(cols);
-        let (o1, rest) = rest.split_at_mut(cols);
-        let (o2, o3) = rest.split_at_mut(cols);
-        for i in 0..inner {
-            let brow = &b[i * cols..(i + 1) * cols];
-            let (x0, x1, x2, x3) = (
-                a[r * inner + i],
-                a[(r + 1) * inner + i],
-                a[(r + 2) * inner + i],
-                a[(r + 3) * inner + i],
-            );
-            for ((((w, y0), y1), y2), y3) in brow
-                .iter()
-                .zip(o0.iter_mut())
-                .zip(o1.iter_mut())
-                .zip(o2.iter_mut())
-                .zip(o3.iter_mut())
-            {
-                *y0 += x0 * w;
-                *y1 += x1 * w;
-                *y2 += x2 * w;
-                *y3 += x3 * w;
-            }
-        }
-        r += 4;
+    for (x, o) in a
+        .chunks_exact(inner)
+        .zip(out.chunks_exact_mut(cols))
+        .take(rows)
+    {
+        gemv_acc(b, x, o);
     }
-    for r in r..rows {
-        let o = &mut out[r * cols..(r + 1) * cols];
-        for i in 0..inner {
-            let x = a[r * inner + i];
-            o.iter_mut()
-                .zip(&b[i * cols..(i + 1) * cols])
-                .for_each(|(y, w)| *y += x * w);
+}
+
+/// `out += x · m` for a row-major `m` of `x.len()` rows and `out.len()` columns: four rows
+/// of `m` per pass over `out`, so each pass does four multiply-adds per load and store of
+/// `out`, in a loop over contiguous columns that the compiler vectorises.
+fn gemv_acc(m: &[f32], x: &[f32], out: &mut [f32]) {
+    let cols = out.len();
+    let mut rows = m.chunks_exact(cols);
+    let mut xs = x.chunks_exact(4);
+    for xv in &mut xs {
+        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
+            (rows.next(), rows.next(), rows.next(), rows.next())
+        else {
+            break;
+        };
+        let (x0, x1, x2, x3) = (xv[0], xv[1], xv[2], xv[3]);
+        for ((((o, a), b), c), d) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+            *o += (x0 * a + x1 * b) + (x2 * c + x3 * d);
         }
+    }
+    for (&xv, row) in xs.remainder().iter().zip(rows) {
+        out.iter_mut().zip(row).for_each(|(o, w)| *o += xv * w);
     }
 }
 
@@ -402,8 +396,19 @@ fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     t
 }
 
+/// Dot product in eight independent lanes (a plain `sum()` is a serial chain the compiler
+/// may not reorder; lanes let it use vector registers).
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let (ca, ra) = a.as_chunks::<8>();
+    let (cb, rb) = b.as_chunks::<8>();
+    let mut acc = [0.0f32; 8];
+    for (x, y) in ca.iter().zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 fn leaky(v: f32) -> f32 {

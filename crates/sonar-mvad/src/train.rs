@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{MvadError, Result};
 use crate::frame::Frame;
 use crate::model::{window_outputs, ModelMeta, MvadModel, TrainingSummary};
+use crate::native::NativeNet;
 use crate::net::{MvadNet, TrainNoise};
 use crate::params::MvadParams;
 use crate::preprocess::{self, Normalizer, INFER_CLIP};
@@ -133,8 +134,7 @@ pub fn fit(
         }
     }
 
-    let mut trainer = Trainer::on_device(k, params, device.clone());
-    let base = device;
+    let mut trainer = Trainer::on_device(k, params, device);
     let mut best: Option<(f64, Weights, usize)> = None;
     let (mut train_losses, mut val_losses) = (Vec::new(), Vec::new());
     let mut since_best = 0;
@@ -162,14 +162,21 @@ pub fn fit(
         };
         let train_time = started.elapsed();
         let started = std::time::Instant::now();
-        let eval = trainer.net.valid();
-        let val_loss = validation_loss(&eval, &base, &val_series, k, w, &val_ends, params.beta);
+        let weights = trainer.net.valid().to_weights(&trainer.batches_tracked);
+        let val_loss = validation_loss(
+            &NativeNet::new(&weights),
+            &val_series,
+            k,
+            w,
+            &val_ends,
+            params.beta,
+        );
         let val_time = started.elapsed();
         train_losses.push(train_loss);
         val_losses.push(val_loss);
         let improved = best.as_ref().is_none_or(|(b, _, _)| val_loss < *b);
         if improved {
-            best = Some((val_loss, eval.to_weights(&trainer.batches_tracked), epoch));
+            best = Some((val_loss, weights, epoch));
             since_best = 0;
         } else {
             since_best += 1;
@@ -195,7 +202,7 @@ pub fn fit(
     let (_, weights, best_epoch) = best.expect("at least one epoch runs");
 
     // Threshold: scores of the best model over the training split, stride 1, clip ±1000.
-    let eval = crate::native::NativeNet::new(&weights);
+    let eval = NativeNet::new(&weights);
     let series = norm.apply(&prepared.values[..train_len * k], -INFER_CLIP, INFER_CLIP);
     let ends = preprocess::window_ends(train_len, w, 1);
     let out = window_outputs(&eval, &series, k, w, &ends);
@@ -332,10 +339,10 @@ fn batch_loss(out: crate::net::NetOutput, y: Tensor<2>, beta: f64) -> Tensor<1> 
     (recon + kl).mul_scalar(beta) + pred
 }
 
-/// Per-sample validation loss in evaluation mode (0 without windows, as the reference).
+/// Per-sample validation loss in evaluation mode (0 without windows, as the reference), the
+/// loss of [`batch_loss`] computed on the native forward's outputs.
 fn validation_loss(
-    net: &MvadNet,
-    device: &Device,
+    net: &NativeNet,
     series: &[f32],
     k: usize,
     w: usize,
@@ -345,13 +352,25 @@ fn validation_loss(
     if ends.is_empty() {
         return 0.0;
     }
+    let sq = |a: &[f32], y: &[f32]| -> f64 {
+        a.iter().zip(y).map(|(p, t)| f64::from(p - t).powi(2)).sum()
+    };
     let mut sum = 0.0;
     for chunk in ends.chunks(256) {
         let (x, y) = preprocess::gather_windows(series, k, w, chunk);
-        let x = Tensor::<3>::from_data(TensorData::new(x, [chunk.len(), w, k]), device);
-        let y = Tensor::<2>::from_data(TensorData::new(y, [chunk.len(), k]), device);
-        let out = net.forward(x, None);
-        sum += f64::from(batch_loss(out, y, beta).into_scalar::<f32>());
+        for (r, y) in net.forward(&x, chunk.len()).iter().zip(y.chunks_exact(k)) {
+            let kl: f64 = r
+                .logv
+                .iter()
+                .zip(&r.mu)
+                .map(|(&lv, &m)| {
+                    let (lv, m) = (f64::from(lv), f64::from(m));
+                    lv + 1.0 - m * m - lv.exp()
+                })
+                .sum::<f64>()
+                * -0.5;
+            sum += beta * (sq(&r.x_recon, y) + kl) + sq(&r.x_pred, y);
+        }
     }
     sum / ends.len() as f64
 }
