@@ -198,7 +198,8 @@ impl<'m> StreamingScorer<'m> {
 }
 
 impl ScorerState {
-    fn threshold_rule(&self) -> ThresholdRule {
+    /// The local-threshold rule the state was built with.
+    pub fn threshold_rule(&self) -> ThresholdRule {
         self.threshold.rule()
     }
 }

@@ -76,6 +76,9 @@ pub struct DetectionSection {
     pub threshold: Option<f64>,
     /// Consecutive anomalous buckets needed before an event is reported. Default 1.
     pub min_consecutive: Option<u64>,
+    /// Local-threshold rule of the engine: `lagged` (the reference's, default) or `trailing`
+    /// (the window ends at the judged bucket).
+    pub threshold_rule: Option<String>,
     /// Print every payload sent to the indexer (`--print-payloads` also). Default false.
     pub print_payloads: Option<bool>,
     /// Build payloads but send nothing (`--dry-run` also). Default false.

@@ -125,6 +125,7 @@ const DETECTION: &[(&str, Kind)] = &[
     ("ingestion_delay_seconds", Kind::UInt),
     ("threshold", Kind::Float),
     ("min_consecutive", Kind::UInt),
+    ("threshold_rule", Kind::Str),
     ("print_payloads", Kind::Bool),
     ("dry_run", Kind::Bool),
     ("payload_dir", Kind::Path),

@@ -311,6 +311,8 @@ pub struct DetectionSettings {
     /// Consecutive anomalous buckets per reported event (≥ 1).
     pub min_consecutive: u32,
     /// Payload switches.
+    /// The engine's local-threshold rule.
+    pub threshold_rule: sonar_mvad::ThresholdRule,
     pub payloads: PayloadSettings,
     /// Pad a short detection series with synthetic buckets.
     pub fill_with_synthetic: bool,
@@ -954,6 +956,17 @@ pub fn resolve(
             dir: payload_dir,
         },
         fill_with_synthetic: flags.fill_with_synthetic || det.fill_with_synthetic.unwrap_or(false),
+    let threshold_rule = match det.threshold_rule.as_deref() {
+        None | Some("lagged") => sonar_mvad::ThresholdRule::Lagged,
+        Some("trailing") => sonar_mvad::ThresholdRule::Trailing,
+        Some(other) => {
+            return Err(value_error(
+                &sc_origin,
+                "detection.threshold_rule",
+                format!("must be `lagged` or `trailing`, found `{other}`"),
+            ))
+        }
+    };
         synthetic_count: det.synthetic_count.unwrap_or(50) as usize,
     };
 
@@ -966,6 +979,7 @@ pub fn resolve(
                 return Err(value_error(
                     CLI,
                     "--synthetic-level",
+        threshold_rule,
                     format!("Wazuh rule levels are 0..=16, found {level}"),
                 ));
             }

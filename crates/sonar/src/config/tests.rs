@@ -237,6 +237,11 @@ fn wrong_values_name_the_key_and_the_problem() {
             "at least 1",
         ),
         (
+            "detection: {threshold_rule: sideways}",
+            "detection.threshold_rule",
+            "`lagged` or `trailing`",
+        ),
+        (
             "detection: {lookback_minutes: 0}",
             "detection.lookback_minutes",
             "at least 1",

@@ -213,7 +213,8 @@ pub fn detect(
     };
     let b = model.bucket_seconds();
     let step = TimeDelta::seconds(b);
-    let mut scorer = resume_scorer(model, request.scorer.as_ref(), range.start - step);
+    let rule = settings.detection.threshold_rule;
+    let mut scorer = resume_scorer(model, request.scorer.as_ref(), range.start - step, rule);
     let context = if scorer.is_some() {
         0
     } else {
@@ -267,8 +268,7 @@ pub fn detect(
     let first = matrix.bucket_starts.partition_point(|t| *t < fetch.start);
     let last = matrix.bucket_starts.partition_point(|t| *t < range.end);
     let last = last.max(first);
-    let scorer =
-        scorer.get_or_insert_with(|| StreamingScorer::new(&model.model, ThresholdRule::default()));
+    let scorer = scorer.get_or_insert_with(|| StreamingScorer::new(&model.model, rule));
     let results = if last > first {
         let frame = sonar_mvad::Frame::new(
             matrix.bucket_starts[first..last]
@@ -381,13 +381,18 @@ pub fn detect(
 }
 
 /// A scorer resumed from `state` when it stopped exactly at the bucket starting at
-/// `last_bucket` and belongs to this model; `None` (start fresh) otherwise.
+/// `last_bucket`, belongs to this model and uses `rule`; `None` (start fresh) otherwise.
 fn resume_scorer<'m>(
     model: &'m LoadedModel,
     state: Option<&ScorerState>,
     last_bucket: DateTime<Utc>,
+    rule: ThresholdRule,
 ) -> Option<StreamingScorer<'m>> {
     let state = state?;
+    if state.threshold_rule() != rule {
+        tracing::info!(saved = ?state.threshold_rule(), configured = ?rule, "the threshold rule changed; reading the model's context again");
+        return None;
+    }
     let expected = last_bucket.to_rfc3339_opts(SecondsFormat::Secs, true);
     if state.last_label() != Some(expected.as_str()) {
         tracing::info!(
