@@ -114,6 +114,15 @@ pub enum Error {
         /// The parser's description.
         problem: String,
     },
+    /// The `alert_filter` cannot be evaluated on local files (debug mode): a query clause or
+    /// parameter outside the supported subset, or a malformed one.
+    #[error("`{at}`: {problem}")]
+    AlertFilter {
+        /// Where in the filter, e.g. `alert_filter.bool.must[1].query_string`.
+        at: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
     // ---- features ----------------------------------------------------------------------
     /// A feature setting is unusable (zero bucket width, empty field path...).
     #[error("feature setting `{key}`: {problem}")]

@@ -14,6 +14,7 @@ use std::time::Duration;
 use super::file::{ConfigFile, Loaded, VerifySsl};
 use super::scenario::ScenarioFile;
 use super::secret::{Secret, SecretOrigin};
+use crate::source::filter::AlertFilter;
 use crate::synthetic::{Injection, Placement, SyntheticSpec, ValueMode};
 use crate::Error;
 
@@ -770,6 +771,23 @@ pub fn resolve(
             false,
         )
         .value;
+    // Debug mode evaluates alert_filter on local files itself: refuse here, naming the file
+    // and the clause, what it cannot evaluate (the indexer evaluates it otherwise).
+    if let (true, Some(filter)) = (debug_enabled, &features.alert_filter) {
+        let section = if tr.alert_filter.is_some() {
+            "training"
+        } else {
+            "features"
+        };
+        AlertFilter::parse(filter).map_err(|e| match e {
+            Error::AlertFilter { at, problem } => value_error(
+                &alert_filter.origin,
+                &format!("{section}.{at}"),
+                format!("{problem} (debug mode evaluates alert_filter on the local files itself)"),
+            ),
+            other => other,
+        })?;
+    }
     let data_dir = pick(
         Some((&sd.data_dir, sc_path)),
         Some((&d.data_dir, cfg_path)),

@@ -687,3 +687,32 @@ fn schema_matches_structs() {
     expected.sort();
     assert_eq!(sc_keys, expected);
 }
+
+#[test]
+fn debug_mode_refuses_an_alert_filter_it_cannot_evaluate_at_load() {
+    let text = "name: t\ntraining:\n  alert_filter: {bool: {must: [{term: {agent.id: '001'}}, {query_string: {query: sshd}}]}}\n";
+    // Against the indexer the server evaluates it: no local check.
+    scenario(text).expect("valid outside debug mode");
+    let err = scenario(&format!("{text}debug: {{enabled: true}}\n")).expect_err("refused");
+    let message = err.to_string();
+    for part in [
+        "/etc/sonar/scenarios/s.yaml",
+        "training.alert_filter.bool.must[1].query_string",
+        "`query_string` is not supported",
+    ] {
+        assert!(message.contains(part), "{message} lacks {part}");
+    }
+    let s = scenario(
+        "name: t\ntraining: {alert_filter: {terms: {rule.groups: [sshd]}}}\ndebug: {enabled: true}",
+    )
+    .expect("a supported filter loads in debug mode");
+    assert!(s.debug.enabled && s.features.alert_filter.is_some());
+    let err =
+        config("features: {alert_filter: {regexp: {agent.name: 'w.*'}}}\ndebug: {enabled: true}")
+            .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("/etc/sonar/config.yaml: `features.alert_filter.regexp`"),
+        "{err}"
+    );
+}

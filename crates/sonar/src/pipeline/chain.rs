@@ -36,6 +36,7 @@ impl AlertSource for ChainedSource {
             total.alerts += stats.alerts;
             total.pages += stats.pages;
             total.skipped += stats.skipped;
+            total.filtered += stats.filtered;
             if total.first_skip_reason.is_none() {
                 total.first_skip_reason = stats.first_skip_reason;
             }

@@ -259,6 +259,7 @@ pub fn detect(
     let mut summary = RunSummary {
         alerts_read: fetched.stats.alerts,
         skipped: fetched.stats.skipped + matrix.stats.skipped,
+        filtered: fetched.stats.filtered,
         synthetic: fetched.synthetic,
         buckets: matrix.rows(),
         destination: Some(sink.destination()),

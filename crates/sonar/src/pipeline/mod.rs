@@ -141,6 +141,9 @@ pub struct RunSummary {
     pub alerts_read: u64,
     /// Alerts skipped (malformed, missing timestamp, not an object).
     pub skipped: u64,
+    /// Alerts in range left out by `alert_filter` (debug mode: local files are filtered
+    /// in-process; the indexer filters server-side, so this stays 0 there).
+    pub filtered: u64,
     /// Synthetic alerts injected or padded in memory.
     pub synthetic: u64,
     /// Buckets built (context included).
@@ -168,6 +171,7 @@ impl RunSummary {
     pub fn absorb(&mut self, other: &RunSummary) {
         self.alerts_read += other.alerts_read;
         self.skipped += other.skipped;
+        self.filtered += other.filtered;
         self.synthetic += other.synthetic;
         self.buckets += other.buckets;
         self.scored += other.scored;
@@ -195,6 +199,9 @@ impl std::fmt::Display for RunSummary {
             self.anomalies,
             self.events
         )?;
+        if self.filtered > 0 {
+            write!(f, " filtered by alert_filter={}", self.filtered)?;
+        }
         if let Some(dest) = &self.destination {
             write!(
                 f,

@@ -224,6 +224,7 @@ pub fn train(
     let mut summary = RunSummary {
         alerts_read: fetched.stats.alerts,
         skipped: fetched.stats.skipped + matrix.stats.skipped,
+        filtered: fetched.stats.filtered,
         synthetic: fetched.synthetic,
         buckets: matrix.rows(),
         ..RunSummary::default()

@@ -17,13 +17,16 @@
 //! as Wazuh archives them); when a file starts before the previous one ended, a warning says so
 //! once. Memory holds one file's in-range alerts at a time, never every file's.
 //!
-//! Not applied here: `query.fields` (whole alerts are returned) and `query.alert_filter` (an
-//! OpenSearch query; a warning says it was ignored).
+//! `query.alert_filter` (an OpenSearch query) is evaluated in-process by
+//! [`AlertFilter`](super::filter::AlertFilter) on every in-range alert; the alerts it leaves
+//! out are counted in [`StreamStats::filtered`]. A clause outside its subset fails the stream
+//! before any file is read. Not applied: `query.fields` (whole alerts are returned).
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use super::filter::AlertFilter;
 use super::timestamp::parse_timestamp_value;
 use super::{Alert, AlertQuery, AlertSource, StreamStats};
 use crate::features::FieldPath;
@@ -115,12 +118,11 @@ impl AlertSource for LocalFiles {
                 key: "timestamp_field".to_owned(),
                 problem: format!("`{}` is not a dotted field path", query.timestamp_field),
             })?;
-        if query.alert_filter.is_some() {
-            tracing::warn!(
-                files = self.files.len(),
-                "alert_filter is an OpenSearch query and is not applied to local files; every alert in range is used"
-            );
-        }
+        let filter = query
+            .alert_filter
+            .as_ref()
+            .map(AlertFilter::parse)
+            .transpose()?;
 
         let mut stats = StreamStats::default();
         let mut out_of_range: u64 = 0;
@@ -155,7 +157,13 @@ impl AlertSource for LocalFiles {
                     return;
                 };
                 match parse_timestamp_value(value) {
-                    Ok(t) if t >= query.range.start && t < query.range.end => batch.push((t, map)),
+                    Ok(t) if t >= query.range.start && t < query.range.end => {
+                        if filter.as_ref().is_none_or(|f| f.matches(&map)) {
+                            batch.push((t, map));
+                        } else {
+                            stats.filtered += 1;
+                        }
+                    }
                     Ok(_) => out_of_range += 1,
                     Err(problem) => skip(&mut stats, || {
                         format!(
@@ -195,6 +203,7 @@ impl AlertSource for LocalFiles {
             alerts = stats.alerts,
             pages = stats.pages,
             out_of_range,
+            filtered = stats.filtered,
             skipped = stats.skipped,
             start = %query.range.start,
             end = %query.range.end,
@@ -552,6 +561,48 @@ mod tests {
             LocalFiles::open(dir.path()),
             Err(Error::LocalNoFiles { .. })
         ));
+    }
+
+    #[test]
+    fn alert_filter_selects_in_range_alerts_and_counts_the_rest() {
+        let dir = dir_with(&[(
+            "a.ndjson",
+            &format!("{A}\n{B}\n{C}\n{{\"id\":\"x\",\"timestamp\":\"1999-01-01T00:00:00Z\"}}\n"),
+        )]);
+        let mut source = LocalFiles::open(dir.path()).expect("open");
+        let mut filtered = query(everything());
+        filtered.alert_filter = Some(serde_json::json!({"terms": {"id": ["a", "c", "x"]}}));
+        let mut got = Vec::new();
+        let stats = source
+            .stream(&filtered, &mut |page| {
+                got.extend(page.into_iter().map(|a| a["id"].clone()));
+                Ok(())
+            })
+            .expect("stream succeeds");
+        assert_eq!(got, ["a", "c"]);
+        // `x` is out of range, not filtered; `b` is filtered.
+        assert_eq!((stats.alerts, stats.filtered, stats.skipped), (2, 1, 0));
+    }
+
+    #[test]
+    fn unsupported_alert_filter_fails_before_reading() {
+        let dir = dir_with(&[("a.json", A)]);
+        let mut source = LocalFiles::open(dir.path()).expect("open");
+        let mut bad = query(everything());
+        bad.alert_filter = Some(serde_json::json!({"query_string": {"query": "sshd"}}));
+        let mut pages = 0;
+        let err = source
+            .stream(&bad, &mut |_| {
+                pages += 1;
+                Ok(())
+            })
+            .expect_err("refused");
+        assert!(matches!(err, Error::AlertFilter { .. }), "{err}");
+        assert!(
+            err.to_string().contains("`alert_filter.query_string`"),
+            "{err}"
+        );
+        assert_eq!(pages, 0);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod indexer;
 
+pub mod filter;
 pub mod local;
 pub mod timestamp;
 
@@ -31,7 +32,8 @@ pub struct AlertQuery {
     pub timestamp_field: String,
     /// Dotted field paths to fetch (`_source` filtering); empty means every field.
     pub fields: Vec<String>,
-    /// Optional query fragment placed in `bool.must` (the scenario's `alert_filter`).
+    /// Optional query fragment placed in `bool.must` (the scenario's `alert_filter`); local
+    /// files evaluate it in-process ([`filter::AlertFilter`]).
     pub alert_filter: Option<serde_json::Value>,
 }
 
@@ -44,6 +46,9 @@ pub struct StreamStats {
     pub pages: u64,
     /// Records that were not alerts (not a JSON object, unparsable line) and were skipped.
     pub skipped: u64,
+    /// Alerts in range that `alert_filter` left out. Local files only: the indexer applies
+    /// the filter itself and never sends them.
+    pub filtered: u64,
     /// The first skipped record's problem, for the run's one summary line.
     pub first_skip_reason: Option<String>,
 }

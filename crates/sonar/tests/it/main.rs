@@ -3,6 +3,7 @@
 //! small protocol fakes where a fault must be injected; the TLS tests put a real nginx in
 //! front of it.
 
+mod alert_filter;
 mod config_props;
 mod indexer;
 mod indexer_aggregate;
