@@ -172,6 +172,20 @@ enum Categorical {
     },
 }
 
+/// The items of a list holding only strings and nulls (what Wazuh's list fields hold).
+fn string_list(value: &serde_json::Value) -> Option<&[serde_json::Value]> {
+    match value {
+        serde_json::Value::Array(items)
+            if items
+                .iter()
+                .all(|v| matches!(v, serde_json::Value::String(_) | serde_json::Value::Null)) =>
+        {
+            Some(items)
+        }
+        _ => None,
+    }
+}
+
 /// Counts a skipped alert; the reason is built only for the first one.
 fn skip(stats: &mut FeatureStats, reason: impl FnOnce() -> String) {
     stats.skipped += 1;
@@ -387,7 +401,18 @@ impl FeatureBuilder {
                     let row = &mut counts[b * *block_width..(b + 1) * *block_width];
                     let known = &lookup[f];
                     let other = other[f] as usize;
-                    if is_list {
+                    if let Some(items) = value.and_then(string_list) {
+                        // The common list (strings, maybe nulls): distinct values counted
+                        // once, by comparing with the earlier items, without allocating.
+                        for (i, item) in items.iter().enumerate() {
+                            let Some(c) = item.as_str().filter(|c| !c.is_empty()) else {
+                                continue;
+                            };
+                            if !items[..i].iter().any(|p| p.as_str() == Some(c)) {
+                                row[known.get(c).map_or(other, |&o| o as usize)] += 1;
+                            }
+                        }
+                    } else if is_list {
                         let owned = &mut self.owned;
                         owned.clear();
                         categories(value, &mut self.scratch, &mut |c| owned.push(c.to_owned()));

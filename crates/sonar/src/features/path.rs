@@ -167,14 +167,9 @@ impl FieldResolver {
         slots: &mut [Option<&'a serde_json::Value>],
     ) {
         let children = &self.nodes[node].children;
-        // Few keys are needed per object: a direct get is cheapest; otherwise one scan.
-        if children.len() == 1 {
-            let (key, child) = &children[0];
-            if let Some(value) = object.get(key.as_str()) {
-                self.found(*child, value, slots);
-            }
-            return;
-        }
+        // One scan, comparing lengths first: the lengths sit in the map's nodes, the key bytes
+        // in their own allocations, so only same-length keys cost a cache miss. (A map `get`
+        // compares bytes of several keys on its way down, even for a single wanted key.)
         let mut missing = children.len();
         for (key, value) in object {
             if let Some((_, child)) = children
