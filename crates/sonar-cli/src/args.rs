@@ -216,6 +216,17 @@ pub struct EvalArgs {
     /// Engine parameters as JSON, the reference's keys (e.g. '{"sliding_window": 100, "epochs": 15}').
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub params: String,
+    /// Evaluation options as JSON (e.g. '{"max_train_rows": 8000, "variants": [{"name":
+    /// "blend", "recon_gamma": 1.0, "smooth_rows": 5}]}'); see `sonar::eval::EvalOptions`.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub options: String,
+    /// Also measure another scorer's scores (one per test row, in a one-column CSV with a
+    /// header), e.g. the Python reference's; repeatable.
+    #[arg(long = "scores", value_name = "NAME=CSV")]
+    pub score_files: Vec<String>,
+    /// Write every method's per-row scores, with the labels, to this CSV.
+    #[arg(long, value_name = "CSV")]
+    pub write_scores: Option<PathBuf>,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -139,6 +139,18 @@ fn eval(args: &args::EvalArgs) -> Result<()> {
     let params = sonar_mvad::MvadParams::default()
         .apply_json(&json)
         .context("invalid --params")?;
+    let options: sonar::eval::EvalOptions =
+        serde_json::from_str(&args.options).context("invalid --options")?;
+    let score_files = args
+        .score_files
+        .iter()
+        .map(|s| match s.split_once('=') {
+            Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+                Ok((name.to_string(), std::path::PathBuf::from(path)))
+            }
+            _ => Err(anyhow::anyhow!("--scores `{s}`: expected NAME=CSV")),
+        })
+        .collect::<Result<Vec<_>>>()?;
     let name = args
         .test
         .file_stem()
@@ -149,7 +161,9 @@ fn eval(args: &args::EvalArgs) -> Result<()> {
         test_csv: args.test.clone(),
         test_labels_csv: args.labels.clone(),
         params,
-        options: sonar::eval::EvalOptions::default(),
+        options,
+        score_files,
+        scores_out: args.write_scores.clone(),
     })
     .context("evaluation failed")?;
     if args.json {

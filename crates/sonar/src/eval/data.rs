@@ -126,27 +126,37 @@ impl LabelledSeries {
 
     /// Reads a CSV file (see the module doc).
     pub fn read(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            action: "reading",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_csv(&text, path)
+        Self::from_csv(&read_text(path)?, path)
     }
 }
 
 /// Reads labels from a one-column CSV (header `label`, `is_anomaly` or `anomaly`).
 pub fn read_labels(path: &Path) -> Result<Vec<bool>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        action: "reading",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    labels_from_csv(&text, path)
+    labels_from_csv(&read_text(path)?, path)
 }
 
 /// Parses labels from one-column CSV text: a header, then a number per row (> 0 = anomalous).
 pub fn labels_from_csv(text: &str, origin: &Path) -> Result<Vec<bool>, Error> {
+    let values = column_from_csv(text, origin, "a 0/1 label")?;
+    Ok(values.into_iter().map(|v| v > 0.0).collect())
+}
+
+/// Reads one score per row from a one-column CSV (a header, then a number per row; higher =
+/// more anomalous): the scores of another scorer, e.g. the Python reference.
+pub fn read_scores(path: &Path) -> Result<Vec<f64>, Error> {
+    column_from_csv(&read_text(path)?, path, "a score")
+}
+
+fn read_text(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        action: "reading",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The numbers of a one-column CSV after its header; `what` names a value in errors.
+fn column_from_csv(text: &str, origin: &Path, what: &str) -> Result<Vec<f64>, Error> {
     let mut lines = text
         .lines()
         .enumerate()
@@ -154,13 +164,10 @@ pub fn labels_from_csv(text: &str, origin: &Path) -> Result<Vec<bool>, Error> {
     lines.next();
     lines
         .map(|(i, l)| {
-            l.trim()
-                .parse::<f64>()
-                .map(|v| v > 0.0)
-                .map_err(|_| Error::EvalInput {
-                    path: origin.to_path_buf(),
-                    problem: format!("line {}: `{}` is not a 0/1 label", i + 1, l.trim()),
-                })
+            l.trim().parse::<f64>().map_err(|_| Error::EvalInput {
+                path: origin.to_path_buf(),
+                problem: format!("line {}: `{}` is not {what}", i + 1, l.trim()),
+            })
         })
         .collect()
 }
@@ -220,5 +227,11 @@ mod tests {
             vec![false, true, false]
         );
         assert!(labels_from_csv("label\nyes\n", Path::new("l.csv")).is_err());
+        let err = column_from_csv("score\n0.5\nx\n", Path::new("s.csv"), "a score")
+            .expect_err("not a number");
+        assert!(
+            err.to_string().contains("line 3: `x` is not a score"),
+            "{err}"
+        );
     }
 }

@@ -409,6 +409,26 @@ mod tests {
     }
 
     #[test]
+    fn point_metrics_match_scikit_learn_with_ties() {
+        // sklearn 1.9.1: roc_auc_score(y, s) = 0.7678571428571429 and
+        // average_precision_score(y, s) = 0.55 (tied scores grouped, as here).
+        let s = [
+            0.3, 0.9, 0.1, 0.3, 0.7, 0.7, 0.2, 0.5, 0.3, 0.8, 0.1, 0.6, 0.7, 0.4, 0.2, 0.9, 0.3,
+            0.5, 0.05, 0.3,
+        ];
+        let l = labels("01010100010010001000");
+        check("roc", auc_roc(&s, &l), Some(0.7678571428571429));
+        check("ap", average_precision(&s, &l), Some(0.55));
+        // Higher = more anomalous: negating the scores mirrors the ROC area.
+        let neg: Vec<f64> = s.iter().map(|x| -x).collect();
+        check(
+            "roc mirrored",
+            auc_roc(&neg, &l),
+            Some(1.0 - 0.7678571428571429),
+        );
+    }
+
+    #[test]
     fn events_are_runs_of_labels() {
         assert_eq!(events(&labels("0110011")), vec![1..3, 5..7]);
         assert_eq!(events(&labels("1")), vec![0..1]);

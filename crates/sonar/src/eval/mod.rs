@@ -6,7 +6,10 @@
 //! `W` training rows are put in front of the test rows and one window ends at each test row
 //! (our own loop over `MvadModel::window_outputs`; `predict` would drop the first `TW − 1`
 //! rows for its local threshold, which threshold-free metrics do not need). The row score is
-//! the engine's: the mean of the weighted per-variable errors.
+//! the engine's: the mean of the weighted per-variable errors, the score of the window that
+//! ENDS at (forecasts) the row. [`ScoreVariant`]s derive other scores from the same trained
+//! model (VAE reconstruction error blended in, trailing smoothing); scores of other scorers
+//! (the Python reference) can be read from files and are measured by the same code.
 //!
 //! Entry points: [`run`] (CSV files in, used by `sonar eval`) and [`evaluate`] (series in
 //! memory, used by the quality report example).
@@ -34,8 +37,10 @@ pub const PCA: &str = "pca";
 /// Method name of the random baseline.
 pub const RANDOM: &str = "random";
 
-/// Settings of an evaluation besides the engine's parameters.
+/// Settings of an evaluation besides the engine's parameters (`sonar eval --options JSON`;
+/// missing keys take their defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EvalOptions {
     /// Seed of the random baseline.
     pub seed: u64,
@@ -47,6 +52,64 @@ pub struct EvalOptions {
     pub max_train_rows: Option<usize>,
     /// Train and score our engine (off: baselines only).
     pub engine: bool,
+    /// Further scores of the same trained engine, each reported as its own method next to
+    /// the faithful one ([`ENGINE`]). None by default.
+    pub variants: Vec<ScoreVariant>,
+}
+
+/// A score derived from the engine's per-row errors: `forecast + γ · reconstruction`
+/// (MTAD-GAT's blend; the reference computes the VAE reconstruction and discards it), then
+/// a trailing mean over `smooth_rows` rows (trailing, so a live detector could do the same).
+/// `γ = 0, smooth_rows = 1` is the faithful score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoreVariant {
+    /// Method name in reports.
+    pub name: String,
+    /// Weight γ of the reconstruction error.
+    pub recon_gamma: f64,
+    /// Rows of the trailing mean (0 and 1 = no smoothing).
+    pub smooth_rows: usize,
+}
+
+impl Default for ScoreVariant {
+    fn default() -> Self {
+        Self {
+            name: ENGINE.into(),
+            recon_gamma: 0.0,
+            smooth_rows: 1,
+        }
+    }
+}
+
+impl ScoreVariant {
+    /// This variant's score of every row.
+    pub fn scores(&self, errors: &EngineErrors) -> Vec<f64> {
+        let blended: Vec<f64> = errors
+            .forecast
+            .iter()
+            .zip(&errors.recon)
+            .map(|(f, r)| f + self.recon_gamma * r)
+            .collect();
+        trailing_mean(&blended, self.smooth_rows)
+    }
+}
+
+/// Mean of each value and the `rows − 1` before it (fewer at the start).
+pub fn trailing_mean(values: &[f64], rows: usize) -> Vec<f64> {
+    let rows = rows.max(1);
+    let mut sum = 0.0;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            sum += v;
+            if i >= rows {
+                sum -= values[i - rows];
+            }
+            sum / (i + 1).min(rows) as f64
+        })
+        .collect()
 }
 
 impl Default for EvalOptions {
@@ -57,6 +120,7 @@ impl Default for EvalOptions {
             pca_variance: 0.9,
             max_train_rows: None,
             engine: true,
+            variants: Vec::new(),
         }
     }
 }
@@ -76,6 +140,11 @@ pub struct EvalRequest {
     pub params: MvadParams,
     /// Evaluation options.
     pub options: EvalOptions,
+    /// Scores of other scorers (e.g. the Python reference), one CSV per method: a header,
+    /// then one score per test row. Measured like the built-in methods.
+    pub score_files: Vec<(String, PathBuf)>,
+    /// Write every method's per-row scores (and the labels) to this CSV.
+    pub scores_out: Option<PathBuf>,
 }
 
 /// One method's figures on one series.
@@ -89,6 +158,29 @@ pub struct MethodReport {
     pub seconds: f64,
     /// Method details (components kept, epochs run).
     pub detail: String,
+    /// The score of every test row (kept in memory for reports, not serialised).
+    #[serde(skip)]
+    pub scores: Vec<f64>,
+}
+
+impl MethodReport {
+    /// Measures `scores` against `labels`.
+    pub fn new(
+        method: &str,
+        scores: Vec<f64>,
+        labels: &[bool],
+        options: &EvalOptions,
+        started: Instant,
+        detail: String,
+    ) -> Self {
+        Self {
+            method: method.into(),
+            metrics: Metrics::compute(&scores, labels, options.vus_max_buffer),
+            seconds: started.elapsed().as_secs_f64(),
+            detail,
+            scores,
+        }
+    }
 }
 
 /// The result of one evaluation: sizes, settings and each method's metrics. The random
@@ -152,13 +244,64 @@ pub fn run(request: EvalRequest) -> Result<EvalReport, Error> {
             ),
         });
     }
-    evaluate(
+    let mut report = evaluate(
         &request.name,
         &train,
         &test,
         &request.params,
         &request.options,
-    )
+    )?;
+    let labels = test.labels.as_deref().unwrap_or_default();
+    for (method, path) in &request.score_files {
+        let started = Instant::now();
+        let scores = data::read_scores(path)?;
+        if scores.len() != labels.len() {
+            return Err(Error::EvalInput {
+                path: path.clone(),
+                problem: format!("{} scores for {} test rows", scores.len(), labels.len()),
+            });
+        }
+        let detail = format!("scores from {}", path.display());
+        report.methods.push(MethodReport::new(
+            method,
+            scores,
+            labels,
+            &request.options,
+            started,
+            detail,
+        ));
+    }
+    if let Some(path) = &request.scores_out {
+        write_scores(path, labels, &report.methods)?;
+    }
+    Ok(report)
+}
+
+/// Writes `label,<method>,…` with one line per test row.
+pub fn write_scores(
+    path: &std::path::Path,
+    labels: &[bool],
+    methods: &[MethodReport],
+) -> Result<(), Error> {
+    let mut text = String::from("label");
+    for m in methods {
+        text.push(',');
+        text.push_str(&m.method);
+    }
+    text.push('\n');
+    for (i, &l) in labels.iter().enumerate() {
+        text.push_str(if l { "1" } else { "0" });
+        for m in methods {
+            text.push(',');
+            text.push_str(&m.scores.get(i).map_or(String::new(), |s| s.to_string()));
+        }
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        action: "writing",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Trains the engine and the PCA baseline on `train`, scores every row of `test` (which
@@ -188,7 +331,6 @@ pub fn evaluate(
         None => train.clone(),
     };
     let k = train.columns.len();
-    let l = options.vus_max_buffer;
     let mut methods = Vec::new();
     let mut training = None;
     if options.engine {
@@ -198,13 +340,13 @@ pub fn evaluate(
             params,
             &mut (),
         )?;
-        let scores = engine_scores(&model, &train, test)?;
-        if scores.len() != test.rows() {
+        let errors = engine_errors(&model, &train, test)?;
+        if errors.forecast.len() != test.rows() {
             return Err(Error::EvalData {
                 series: name.to_string(),
                 problem: format!(
                     "{} engine scores for {} test rows",
-                    scores.len(),
+                    errors.forecast.len(),
                     test.rows()
                 ),
             });
@@ -214,30 +356,31 @@ pub fn evaluate(
             format!("{} epochs run, best {}", t.epochs_run, t.best_epoch)
         });
         training = summary;
-        methods.push(MethodReport {
-            method: ENGINE.into(),
-            metrics: Metrics::compute(&scores, labels, l),
-            seconds: started.elapsed().as_secs_f64(),
-            detail,
-        });
+        let faithful = ScoreVariant::default();
+        for v in std::iter::once(&faithful).chain(&options.variants) {
+            methods.push(MethodReport::new(
+                &v.name,
+                v.scores(&errors),
+                labels,
+                options,
+                started,
+                detail.clone(),
+            ));
+        }
     }
     let started = Instant::now();
     let pca = baselines::PcaBaseline::fit(&train.values, k, options.pca_variance);
+    let detail = format!("{} of {k} components", pca.components());
     let scores = pca.scores(&test.values);
-    methods.push(MethodReport {
-        method: PCA.into(),
-        metrics: Metrics::compute(&scores, labels, l),
-        seconds: started.elapsed().as_secs_f64(),
-        detail: format!("{} of {k} components", pca.components()),
-    });
+    methods.push(MethodReport::new(
+        PCA, scores, labels, options, started, detail,
+    ));
     let started = Instant::now();
     let scores = baselines::random_scores(test.rows(), options.seed);
-    methods.push(MethodReport {
-        method: RANDOM.into(),
-        metrics: Metrics::compute(&scores, labels, l),
-        seconds: started.elapsed().as_secs_f64(),
-        detail: format!("seed {}", options.seed),
-    });
+    let detail = format!("seed {}", options.seed);
+    methods.push(MethodReport::new(
+        RANDOM, scores, labels, options, started, detail,
+    ));
     Ok(EvalReport {
         name: name.to_string(),
         train_rows: train.rows(),
@@ -260,13 +403,25 @@ fn engine_frame(columns: &[String], values: &[f64]) -> Result<Frame, Error> {
     Ok(Frame::new(index, columns.to_vec(), values.to_vec())?)
 }
 
-/// The engine's score of every test row: the last `W` training rows give the first test
-/// row's window its context.
-pub fn engine_scores(
+/// The engine's per-row errors on the test rows, each the mean over variables of
+/// `pct_weight_j · (exp(min(2|x − y|, 1)) − 1)`: `x` the forecast (the faithful score) or the
+/// VAE reconstruction of the row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineErrors {
+    /// Forecast error of every test row: the engine's own score.
+    pub forecast: Vec<f64>,
+    /// Reconstruction error of every test row.
+    pub recon: Vec<f64>,
+}
+
+/// The engine's errors on every test row: the last `W` training rows give the first test
+/// row's window its context, so test row `i` is the target of the window over rows
+/// `i − W .. i` (training rows where `i < W`).
+pub fn engine_errors(
     model: &MvadModel,
     train: &LabelledSeries,
     test: &LabelledSeries,
-) -> Result<Vec<f64>, Error> {
+) -> Result<EngineErrors, Error> {
     let meta = model.meta();
     let w = meta.windows().input;
     let context = train.tail(w);
@@ -297,8 +452,19 @@ pub fn engine_scores(
         .apply(&prepared.values, -INFER_CLIP, INFER_CLIP);
     let ends = preprocess::window_ends(prepared.n(), w, 1);
     let out = model.window_outputs(&series, &ends);
-    let werr = score::weighted_errors(&out.x_pred, &out.target, &meta.pct_weight);
-    Ok(score::row_scores(&werr, prepared.k()))
+    if out.x_recon.len() != out.x_pred.len() {
+        return Err(Error::EvalData {
+            series: String::new(),
+            problem: "the engine returned no VAE reconstructions".into(),
+        });
+    }
+    let k = prepared.k();
+    let errors =
+        |x: &[f32]| score::row_scores(&score::weighted_errors(x, &out.target, &meta.pct_weight), k);
+    Ok(EngineErrors {
+        forecast: errors(&out.x_pred),
+        recon: errors(&out.x_recon),
+    })
 }
 
 #[cfg(test)]
@@ -366,6 +532,62 @@ mod tests {
     }
 
     #[test]
+    fn a_test_row_gets_the_score_of_the_window_that_forecasts_it() {
+        // Both variables far below their training range at test row 37 (and only there):
+        // every error of that row saturates, so its score is the largest possible, and the
+        // first row reaching it must be row 37 itself. A score shifted by one row either way
+        // (the window ending at the row before or after) puts the first maximum elsewhere.
+        let train = series(300, 0, &[]);
+        let mut test = series(120, 300, &[]);
+        let spike = 37;
+        test.values[spike * 2] = -50.0;
+        test.values[spike * 2 + 1] = -50.0;
+        let model = sonar_mvad::fit(
+            &engine_frame(&train.columns, &train.values).expect("frame"),
+            &tiny_params(),
+            &mut (),
+        )
+        .expect("fits");
+        let errors = engine_errors(&model, &train, &test).expect("scores");
+        assert_eq!(errors.forecast.len(), test.rows());
+        assert_eq!(errors.recon.len(), test.rows());
+        let w = &model.meta().pct_weight;
+        let top = (1f64.exp() - 1.0) * w.iter().sum::<f64>() / w.len() as f64;
+        for e in [&errors.forecast, &errors.recon] {
+            let first_max = e.iter().position(|&s| (s - top).abs() < 1e-9);
+            assert_eq!(first_max, Some(spike), "{:?}", &e[spike - 2..spike + 3]);
+        }
+    }
+
+    #[test]
+    fn score_variants_blend_and_smooth_the_errors() {
+        let errors = EngineErrors {
+            forecast: vec![1.0, 2.0, 3.0, 4.0],
+            recon: vec![10.0, 0.0, 10.0, 0.0],
+        };
+        assert_eq!(ScoreVariant::default().scores(&errors), errors.forecast);
+        let blend = ScoreVariant {
+            name: "b".into(),
+            recon_gamma: 0.5,
+            smooth_rows: 1,
+        };
+        assert_eq!(blend.scores(&errors), [6.0, 2.0, 8.0, 4.0]);
+        let smooth = ScoreVariant {
+            smooth_rows: 2,
+            ..blend
+        };
+        assert_eq!(smooth.scores(&errors), [6.0, 4.0, 5.0, 6.0]);
+        assert_eq!(trailing_mean(&[3.0, 6.0, 9.0], 3), [3.0, 4.5, 6.0]);
+        assert_eq!(trailing_mean(&[3.0, 6.0], 0), [3.0, 6.0]);
+        let options: EvalOptions =
+            serde_json::from_str(r#"{"variants": [{"name": "x", "smooth_rows": 3}]}"#)
+                .expect("parses");
+        assert_eq!(options.variants[0].recon_gamma, 0.0);
+        assert_eq!(options.seed, EvalOptions::default().seed);
+        assert!(serde_json::from_str::<EvalOptions>(r#"{"epochs": 3}"#).is_err());
+    }
+
+    #[test]
     fn run_reads_files_and_checks_labels() {
         let dir = tempfile::tempdir().expect("tempdir");
         let write = |name: &str, s: &LabelledSeries, with_labels: bool| {
@@ -394,11 +616,48 @@ mod tests {
                 engine: false,
                 ..EvalOptions::default()
             },
+            score_files: Vec::new(),
+            scores_out: None,
         };
         let report = run(request.clone()).expect("runs");
         assert_eq!((report.train_rows, report.test_rows), (300, 120));
         assert_eq!(report.anomalous_rows, 10);
         assert!(report.method(ENGINE).is_none());
+        // Another scorer's scores are measured like ours; every score can be written out.
+        let perfect: String = std::iter::once("score".to_string())
+            .chain((0..120).map(|i| if (40..50).contains(&i) { "1" } else { "0" }.into()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let scores = dir.path().join("ref.csv");
+        std::fs::write(&scores, perfect).expect("writes");
+        let out = dir.path().join("out.csv");
+        let with_ref = run(EvalRequest {
+            score_files: vec![("ref".into(), scores.clone())],
+            scores_out: Some(out.clone()),
+            ..request.clone()
+        })
+        .expect("runs");
+        let r = &with_ref.method("ref").expect("ref").metrics;
+        assert_eq!((r.auc_roc, r.auc_pr), (Some(1.0), Some(1.0)));
+        let written = std::fs::read_to_string(&out).expect("reads");
+        let lines: Vec<&str> = written.lines().collect();
+        assert_eq!(lines.len(), 121);
+        assert_eq!(lines[0], "label,pca,random,ref");
+        assert!(
+            lines[41].starts_with("1,") && lines[41].ends_with(",1"),
+            "{}",
+            lines[41]
+        );
+        std::fs::write(&scores, "score\n1\n").expect("writes");
+        let err = run(EvalRequest {
+            score_files: vec![("ref".into(), scores)],
+            ..request.clone()
+        })
+        .expect_err("too few scores");
+        assert!(
+            err.to_string().contains("1 scores for 120 test rows"),
+            "{err}"
+        );
         // A test file without labels is refused with a hint.
         let err = run(EvalRequest {
             test_csv: train,
