@@ -43,6 +43,9 @@ use crate::Error;
 pub const SUPPORTED_CLAUSES: &str =
     "term, terms, match, match_phrase, range, exists, prefix, wildcard, bool, match_all, match_none";
 
+/// A clause's parameters (`{"value": ..., "case_insensitive": true}`).
+type Params = Map<String, Value>;
+
 /// Parameters every clause accepts and that do not change which alerts match.
 const SCORING_PARAMS: &[&str] = &["boost", "_name"];
 
@@ -667,7 +670,7 @@ fn value_and_params<'a>(
     v: &'a Value,
     key: &str,
     at: &str,
-) -> Result<(&'a Value, Option<&'a Map<String, Value>>), Error> {
+) -> Result<(&'a Value, Option<&'a Params>), Error> {
     match v {
         Value::Object(params) => params
             .get(key)
