@@ -311,9 +311,9 @@ pub struct DetectionSettings {
     pub threshold: f64,
     /// Consecutive anomalous buckets per reported event (≥ 1).
     pub min_consecutive: u32,
-    /// Payload switches.
     /// The engine's local-threshold rule.
     pub threshold_rule: sonar_mvad::ThresholdRule,
+    /// Payload switches.
     pub payloads: PayloadSettings,
     /// Pad a short detection series with synthetic buckets.
     pub fill_with_synthetic: bool,
@@ -956,6 +956,17 @@ pub fn resolve(
             "must be at least 1",
         ));
     }
+    let threshold_rule = match det.threshold_rule.as_deref() {
+        None | Some("lagged") => sonar_mvad::ThresholdRule::Lagged,
+        Some("trailing") => sonar_mvad::ThresholdRule::Trailing,
+        Some(other) => {
+            return Err(value_error(
+                &sc_origin,
+                "detection.threshold_rule",
+                format!("must be `lagged` or `trailing`, found `{other}`"),
+            ))
+        }
+    };
     let payload_dir = flags
         .payload_dir
         .clone()
@@ -968,23 +979,13 @@ pub fn resolve(
         ingestion_delay: Duration::from_secs(det.ingestion_delay_seconds.unwrap_or(60)),
         threshold,
         min_consecutive: min_consecutive.min(u64::from(u32::MAX)) as u32,
+        threshold_rule,
         payloads: PayloadSettings {
             print: flags.print_payloads || det.print_payloads.unwrap_or(false),
             dry_run: flags.dry_run || det.dry_run.unwrap_or(false),
             dir: payload_dir,
         },
         fill_with_synthetic: flags.fill_with_synthetic || det.fill_with_synthetic.unwrap_or(false),
-    let threshold_rule = match det.threshold_rule.as_deref() {
-        None | Some("lagged") => sonar_mvad::ThresholdRule::Lagged,
-        Some("trailing") => sonar_mvad::ThresholdRule::Trailing,
-        Some(other) => {
-            return Err(value_error(
-                &sc_origin,
-                "detection.threshold_rule",
-                format!("must be `lagged` or `trailing`, found `{other}`"),
-            ))
-        }
-    };
         synthetic_count: det.synthetic_count.unwrap_or(50) as usize,
     };
 
@@ -997,7 +998,6 @@ pub fn resolve(
                 return Err(value_error(
                     CLI,
                     "--synthetic-level",
-        threshold_rule,
                     format!("Wazuh rule levels are 0..=16, found {level}"),
                 ));
             }

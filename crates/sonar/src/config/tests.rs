@@ -716,3 +716,17 @@ fn debug_mode_refuses_an_alert_filter_it_cannot_evaluate_at_load() {
         "{err}"
     );
 }
+
+#[test]
+fn threshold_rule_defaults_to_the_references_lagged_rule() {
+    let default = scenario("name: s\n").expect("defaults");
+    assert_eq!(
+        default.detection.threshold_rule,
+        sonar_mvad::ThresholdRule::Lagged
+    );
+    let trailing = scenario("name: s\ndetection: {threshold_rule: trailing}\n").expect("trailing");
+    assert_eq!(
+        trailing.detection.threshold_rule,
+        sonar_mvad::ThresholdRule::Trailing
+    );
+}
