@@ -864,7 +864,11 @@ pub fn resolve(
         },
         None => pick(Some((&tr.lookback_hours, sc_path)), None, 24),
     };
-    let lookback_hours = positive(lookback_hours, "training.lookback_hours")?;
+    let lookback_hours = bounded(
+        lookback_hours,
+        "training.lookback_hours",
+        MAX_LOOKBACK_MINUTES / 60,
+    )?;
     let min_needed = sliding_window.get() as u64 + 1;
     let min_samples = match tr.min_samples {
         Some(n) if n < min_needed => return Err(value_error(&sc_origin, "training.min_samples", format!("{n} is below what MVAD needs to train with sliding_window {} ({min_needed} buckets); raise it or remove the key", sliding_window.get()))),
@@ -928,7 +932,11 @@ pub fn resolve(
         },
         None => pick(Some((&det.lookback_minutes, sc_path)), None, 10),
     };
-    let lookback_minutes = positive(lookback_minutes, "detection.lookback_minutes")?;
+    let lookback_minutes = bounded(
+        lookback_minutes,
+        "detection.lookback_minutes",
+        MAX_LOOKBACK_MINUTES,
+    )?;
     let polling = match det.polling_interval_seconds {
         Some(0) => {
             return Err(value_error(
@@ -1052,6 +1060,21 @@ pub fn resolve(
         injection,
         warnings,
     })
+}
+
+/// Longest lookback accepted: 100 years (larger values overflow time arithmetic).
+const MAX_LOOKBACK_MINUTES: u64 = 100 * 366 * 24 * 60;
+
+/// [`positive`] and at most `max`.
+fn bounded(p: Pick<u64>, key: &str, max: u64) -> Result<u64, Error> {
+    if p.value > max {
+        return Err(value_error(
+            &p.origin,
+            key,
+            format!("must be at most {max} (100 years), found {}", p.value),
+        ));
+    }
+    positive(p, key)
 }
 
 fn positive(p: Pick<u64>, key: &str) -> Result<u64, Error> {

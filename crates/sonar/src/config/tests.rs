@@ -237,6 +237,16 @@ fn wrong_values_name_the_key_and_the_problem() {
             "at least 1",
         ),
         (
+            "detection: {lookback_minutes: 5124095576030432}",
+            "detection.lookback_minutes",
+            "at most",
+        ),
+        (
+            "training: {lookback_hours: 5124095576030432}",
+            "training.lookback_hours",
+            "at most",
+        ),
+        (
             "detection: {threshold_rule: sideways}",
             "detection.threshold_rule",
             "`lagged` or `trailing`",

@@ -18,7 +18,7 @@
 //! once. Memory holds one file's in-range alerts at a time, never every file's.
 //!
 //! `query.alert_filter` (an OpenSearch query) is evaluated in-process by
-//! [`AlertFilter`](super::filter::AlertFilter) on every in-range alert; the alerts it leaves
+//! [`AlertFilter`] on every in-range alert; the alerts it leaves
 //! out are counted in [`StreamStats::filtered`]. A clause outside its subset fails the stream
 //! before any file is read. Not applied: `query.fields` (whole alerts are returned).
 
