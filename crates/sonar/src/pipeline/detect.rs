@@ -309,7 +309,9 @@ pub fn detect(
         already_seen,
         request.prior,
     );
-    for (bucket, result) in buckets.iter().zip(all_results.iter().skip(already_seen)) {
+    // `buckets` ends with one bucket per new result (earlier pending ones reported now come
+    // first), so the two line up from the end.
+    for (bucket, result) in buckets.iter().rev().zip(all_results.iter().rev()) {
         tracing::debug!(
             start = %bucket.start,
             mvad_score = result.score,
