@@ -40,10 +40,12 @@ fuzz_target!(|data: &[u8]| {
         timestamp_field: "timestamp".into(),
     };
     let plan = spec.validate().expect("the spec is valid");
-    // A narrow grid keeps each run fast; alerts outside it are counted, not used.
+    // A narrow grid keeps each run fast; alerts outside it are counted, not used. Buckets
+    // are epoch-aligned, so the grid is too: exactly 10 weekly buckets (2023-11-16 on).
+    const WEEK: i64 = 7 * 86_400;
     let grid = TimeRange {
-        start: chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("2023"),
-        end: chrono::DateTime::from_timestamp(1_700_000_000 + 86_400 * 70, 0).expect("2024"),
+        start: chrono::DateTime::from_timestamp(2810 * WEEK, 0).expect("2023"),
+        end: chrono::DateTime::from_timestamp(2820 * WEEK, 0).expect("2024"),
     };
     let mut builder = FeatureBuilder::for_training(&plan, grid).expect("valid grid");
     let query = AlertQuery {
