@@ -255,16 +255,11 @@ pub fn detect(
         progress,
         stop,
     )?;
-    let matrix = fetched.matrix;
     let mut summary = RunSummary {
-        alerts_read: fetched.stats.alerts,
-        skipped: fetched.stats.skipped + matrix.stats.skipped,
-        filtered: fetched.stats.filtered,
-        synthetic: fetched.synthetic,
-        buckets: matrix.rows(),
         destination: Some(sink.destination()),
-        ..RunSummary::default()
+        ..fetched.summary()
     };
+    let matrix = fetched.matrix;
     // Rows of the fetched range only (synthetic injection may have widened the matrix).
     let first = matrix.bucket_starts.partition_point(|t| *t < fetch.start);
     let last = matrix.bucket_starts.partition_point(|t| *t < range.end);

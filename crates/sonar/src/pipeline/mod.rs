@@ -379,6 +379,20 @@ pub(crate) struct Fetched {
     pub synthetic: u64,
 }
 
+impl Fetched {
+    /// The summary counts the fetch determines (alerts, skips, filter, synthetic, buckets).
+    pub(crate) fn summary(&self) -> RunSummary {
+        RunSummary {
+            alerts_read: self.stats.alerts,
+            skipped: self.stats.skipped + self.matrix.stats.skipped,
+            filtered: self.stats.filtered,
+            synthetic: self.synthetic,
+            buckets: self.matrix.rows(),
+            ..RunSummary::default()
+        }
+    }
+}
+
 /// Streams `query` from `source` into `builder` page by page (memory bounded by buckets).
 pub(crate) fn stream_into(
     source: &mut dyn AlertSource,

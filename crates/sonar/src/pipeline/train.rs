@@ -220,15 +220,8 @@ pub fn train(
         progress,
         stop,
     )?;
+    let mut summary = fetched.summary();
     let matrix = fetched.matrix;
-    let mut summary = RunSummary {
-        alerts_read: fetched.stats.alerts,
-        skipped: fetched.stats.skipped + matrix.stats.skipped,
-        filtered: fetched.stats.filtered,
-        synthetic: fetched.synthetic,
-        buckets: matrix.rows(),
-        ..RunSummary::default()
-    };
     if matrix.rows() < needed {
         return Err(Error::NotEnoughTrainingData {
             rows: matrix.rows(),
