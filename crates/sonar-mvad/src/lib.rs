@@ -7,6 +7,7 @@
 mod device;
 mod error;
 mod frame;
+pub mod fused_gru;
 pub mod native;
 pub mod net;
 mod params;

@@ -329,27 +329,43 @@ impl NativeNet {
         for s in 0..T {
             gh.copy_from_slice(&self.b_hh);
             gemv_acc(&self.w_hh, &h, &mut gh);
-            let gi = &gi[s * 3 * H..(s + 1) * 3 * H];
-            rz.iter_mut()
-                .zip(&gi[..2 * H])
-                .zip(&gh[..2 * H])
-                .for_each(|((o, a), b)| *o = a + b);
-            sigmoid_in_place(&mut rz);
-            let (r, zg) = rz.split_at(H);
-            n.iter_mut()
-                .zip(&gi[2 * H..])
-                .zip(&gh[2 * H..])
-                .zip(r)
-                .for_each(|(((o, a), b), r)| *o = 2.0 * (a + r * b));
-            // tanh(v) = 2·σ(2v) − 1
-            sigmoid_in_place(&mut n);
-            h.iter_mut().zip(&n).zip(zg).for_each(|((h, n), z)| {
-                let n = 2.0 * n - 1.0;
-                *h = n + z * (*h - n);
-            });
+            gru_cell(
+                &gi[s * 3 * H..(s + 1) * 3 * H],
+                &gh,
+                &mut h,
+                &mut rz,
+                &mut n,
+            );
         }
         h
     }
+}
+
+/// One GRU step for one row (torch's equations, gate order r, z, n): `gi` and `gh` are the
+/// input and recurrent projections `[3H]`, biases included; `h` is updated in place. On
+/// return `rz` holds the reset and update gates `[2H]` and `n` the candidate `[H]` (the fused
+/// GRU of training keeps them for its backward pass).
+pub(crate) fn gru_cell(gi: &[f32], gh: &[f32], h: &mut [f32], rz: &mut [f32], n: &mut [f32]) {
+    rz.iter_mut()
+        .zip(&gi[..2 * H])
+        .zip(&gh[..2 * H])
+        .for_each(|((o, a), b)| *o = a + b);
+    sigmoid_in_place(rz);
+    let (r, zg) = rz.split_at(H);
+    n.iter_mut()
+        .zip(&gi[2 * H..])
+        .zip(&gh[2 * H..])
+        .zip(r)
+        .for_each(|(((o, a), b), r)| *o = 2.0 * (a + r * b));
+    // tanh(v) = 2·σ(2v) − 1
+    sigmoid_in_place(n);
+    h.iter_mut()
+        .zip(n.iter_mut())
+        .zip(zg)
+        .for_each(|((h, n), z)| {
+            *n = 2.0 * *n - 1.0;
+            *h = *n + z * (*h - *n);
+        });
 }
 
 /// `out[rows, cols] += a[rows, inner] · b[inner, cols]`, one [`gemv_acc`] per row.

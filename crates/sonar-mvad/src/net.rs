@@ -5,8 +5,11 @@
 
 use burn::module::{Module, Param, RunningState};
 use burn::nn::{Linear, LinearConfig};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::{leaky_relu, relu, sigmoid, softmax};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
+
+use crate::fused_gru::{GruGrads, GruParams};
 
 use crate::weights::{HostTensor, Weights, BATCH_NORMS, GAT_WINDOW, HIDDEN, KERNEL};
 
@@ -181,6 +184,17 @@ pub struct NetOutput {
     pub logv: Tensor<2>,
     /// Feature attention (before dropout) `[B, k, k]`.
     pub feat_attn: Tensor<3>,
+}
+
+/// The GRU's input and what the heads need besides its output ([`MvadNet::encode`]).
+#[derive(Debug)]
+pub struct Encoded {
+    /// The GRU's input sequence `[B, T, 3k]`.
+    pub seq: Tensor<3>,
+    /// Feature attention (before dropout) `[B, k, k]`.
+    pub feat_attn: Tensor<3>,
+    /// The VAE's ε `[B, H]`.
+    pub eps: Tensor<2>,
 }
 
 /// The MVAD network.
@@ -405,6 +419,14 @@ impl MvadNet {
     /// Forward pass over windows `x`: `[B, W, k]`. `noise` is given in training (dropout
     /// on the attention, random VAE ε) and absent in evaluation (fixed ε).
     pub fn forward(&self, x: Tensor<3>, noise: Option<TrainNoise>) -> NetOutput {
+        let encoded = self.encode(x, noise);
+        let h = self.gru.forward(encoded.seq); // [B, H]
+        self.heads(h, encoded.eps, encoded.feat_attn)
+    }
+
+    /// The part before the GRU: smoothing, pooling and both graph attentions, giving the GRU's
+    /// input sequence.
+    pub fn encode(&self, x: Tensor<3>, noise: Option<TrainNoise>) -> Encoded {
         let [b, _, _] = x.dims();
         let z = self.pooled(x); // [B, T, k]
         let (time_mask, feat_mask, eps) = match noise {
@@ -418,8 +440,15 @@ impl MvadNet {
         let (h_time, _) = self.time_gat.forward(z.clone(), time_mask); // [B, T, k]
         let (h_feat, feat_attn) = self.feat_gat.forward(z.clone().swap_dims(1, 2), feat_mask); // [B, k, T], [B, k, k]
         let seq = Tensor::cat(vec![z, h_feat.swap_dims(1, 2), h_time], 2); // [B, T, 3k]
-        let h = self.gru.forward(seq); // [B, H]
+        Encoded {
+            seq,
+            feat_attn,
+            eps,
+        }
+    }
 
+    /// The part after the GRU: the forecast and VAE heads on its final state `h` `[B, H]`.
+    pub fn heads(&self, h: Tensor<2>, eps: Tensor<2>, feat_attn: Tensor<3>) -> NetOutput {
         let mut a = self.fc_bn.forward(relu(h.clone())); // [B, H]
         a = relu(self.fc[0].forward(a));
         a = relu(self.fc[1].forward(a));
@@ -440,5 +469,48 @@ impl MvadNet {
             logv,
             feat_attn,
         }
+    }
+
+    /// The GRU's parameters, detached onto the plain device, for [`crate::fused_gru`].
+    pub fn gru_params(&self) -> GruParams {
+        let vec = |t: Tensor<1>| {
+            t.inner()
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("network tensors are float32")
+        };
+        GruParams {
+            w_ih: self.gru.w_ih.val().inner(),
+            w_hh: self.gru.w_hh.val().inner(),
+            b_ih: vec(self.gru.b_ih.val()),
+            b_hh: vec(self.gru.b_hh.val()),
+        }
+    }
+
+    /// Adds to `out` the gradients of the parameters before the GRU (the two attentions'
+    /// vectors) found in `grads`, and the GRU's own from `gru`.
+    pub fn register_split_grads(
+        &self,
+        grads: &Gradients,
+        gru: GruGrads,
+        out: &mut GradientsParams,
+    ) {
+        for param in [
+            &self.time_gat.key,
+            &self.time_gat.query,
+            &self.feat_gat.key,
+            &self.feat_gat.query,
+        ] {
+            if let Some(g) = param.val().grad(grads) {
+                out.register(param.id, g);
+            }
+        }
+        let device = gru.w_ih.device();
+        let vector =
+            |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [3 * HIDDEN]), &device);
+        out.register(self.gru.w_ih.id, gru.w_ih);
+        out.register(self.gru.w_hh.id, gru.w_hh);
+        out.register(self.gru.b_ih.id, vector(gru.b_ih));
+        out.register(self.gru.b_hh.id, vector(gru.b_hh));
     }
 }

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{MvadError, Result};
@@ -273,6 +273,8 @@ pub struct Trainer {
     lr: f64,
     beta: f64,
     steps: usize,
+    fused_gru: bool,
+    gru_tape: crate::fused_gru::GruTape,
 }
 
 impl Trainer {
@@ -296,7 +298,18 @@ impl Trainer {
             lr: params.lr,
             beta: params.beta,
             steps: 0,
+            // `fit` passes the device `params.device` names; only the CPU runs the host loops.
+            fused_gru: params.device == "cpu",
+            gru_tape: Default::default(),
         }
+    }
+
+    /// Chooses how the GRU is differentiated: `true` (the default on the CPU) runs
+    /// [`crate::fused_gru`], its own forward and backward pass; `false` records every time step
+    /// in burn's autodiff (the default on a GPU device, where host loops would be slow). Both
+    /// compute the same gradients up to float rounding.
+    pub fn set_fused_gru(&mut self, fused: bool) {
+        self.fused_gru = fused;
     }
 
     /// One optimizer step on a batch: windows `x` (`[B, W, k]` flattened, in [0, 1]) and
@@ -318,14 +331,80 @@ impl Trainer {
             feat_mask: dropout_mask([b, k, k], rng, device),
             vae_eps: Tensor::from_data(TensorData::new(eps, [b, HIDDEN]), device),
         };
-        let out = self.net.forward(x, Some(noise));
-        let loss = batch_loss(out, y, self.beta);
-        let value = f64::from(loss.clone().into_scalar::<f32>());
-        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        let (value, grads) = self.gradients(x, y, noise);
         self.net = self.optim.step(self.lr, self.net.clone(), grads);
         self.steps += 1;
         self.batches_tracked.values_mut().for_each(|c| *c += 1);
         value
+    }
+}
+
+impl Trainer {
+    /// The summed loss of one batch and the gradients of every parameter.
+    fn gradients(
+        &mut self,
+        x: Tensor<3>,
+        y: Tensor<2>,
+        noise: TrainNoise,
+    ) -> (f64, GradientsParams) {
+        if self.fused_gru {
+            self.fused_gradients(x, y, noise)
+        } else {
+            let out = self.net.forward(x, Some(noise));
+            let loss = batch_loss(out, y, self.beta);
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            (
+                value,
+                GradientsParams::from_grads(loss.backward(), &self.net),
+            )
+        }
+    }
+
+    /// The loss and gradients of one batch with the GRU differentiated by
+    /// [`crate::fused_gru`]: the network before the GRU and the heads after it stay in burn's
+    /// autodiff as two separate graphs. The heads' backward pass gives the gradient of the
+    /// GRU's final state; the GRU's own backward pass turns it into the gradient of its input
+    /// sequence, which a second, small backward pass (of `Σ seq·dseq`) carries into the
+    /// attention parameters.
+    fn fused_gradients(
+        &mut self,
+        x: Tensor<3>,
+        y: Tensor<2>,
+        noise: TrainNoise,
+    ) -> (f64, GradientsParams) {
+        let encoded = self.net.encode(x, Some(noise));
+        let [b, steps, input] = encoded.seq.dims();
+        let seq_values = encoded
+            .seq
+            .clone()
+            .inner()
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("network tensors are float32");
+        let gru = self.net.gru_params();
+        let h = gru.forward(seq_values, b, steps, &mut self.gru_tape);
+        let h =
+            Tensor::<2>::from_data(TensorData::new(h, [b, HIDDEN]), &self.device).require_grad();
+        let out = self.net.heads(h.clone(), encoded.eps, encoded.feat_attn);
+        let loss = batch_loss(out, y, self.beta);
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        let mut grads = loss.backward();
+        let dh = h
+            .grad_remove(&mut grads)
+            .expect("the heads depend on the GRU state")
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("network tensors are float32");
+        let mut params = GradientsParams::from_grads(grads, &self.net);
+        let gru_grads = gru.backward(&mut self.gru_tape, dh);
+        let dseq = Tensor::<3>::from_data(
+            TensorData::new(gru_grads.x.clone(), [b, steps, input]),
+            &self.device,
+        );
+        let upstream = (encoded.seq * dseq).sum().backward();
+        self.net
+            .register_split_grads(&upstream, gru_grads, &mut params);
+        (value, params)
     }
 }
 
@@ -375,24 +454,28 @@ fn validation_loss(
     sum / ends.len() as f64
 }
 
-/// Inverted dropout mask: 0 with probability p, 1/(1−p) otherwise.
+/// Inverted dropout mask: 0 with probability p, 1/(1−p) otherwise. With p = ½ (the
+/// reference's), each element takes one bit of a 64-bit draw instead of a draw of its own.
 fn dropout_mask(shape: [usize; 3], rng: &mut ChaCha8Rng, device: &Device) -> Tensor<3> {
+    const _: () = assert!(
+        ATTN_DROPOUT == 0.5,
+        "the mask uses one fair bit per element"
+    );
     let keep = (1.0 / (1.0 - ATTN_DROPOUT)) as f32;
-    let data: Vec<f32> = (0..shape.iter().product::<usize>())
-        .map(|_| {
-            if rng.gen_bool(1.0 - ATTN_DROPOUT) {
-                keep
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let len = shape.iter().product::<usize>();
+    let mut data = Vec::with_capacity(len);
+    while data.len() < len {
+        let bits = rng.next_u64();
+        let take = (len - data.len()).min(64);
+        data.extend((0..take).map(|i| if bits >> i & 1 == 1 { keep } else { 0.0 }));
+    }
     Tensor::from_data(TensorData::new(data, shape), device)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::Rng;
 
     #[test]
     fn data_needs_state_the_minimum_rows() {
@@ -407,5 +490,107 @@ mod tests {
             ..MvadParams::default()
         };
         assert_eq!(data_needs(&ours).min_rows, 150);
+    }
+
+    /// Every parameter's gradient, by torch name: the change one plain SGD step of rate 1
+    /// makes to the weights.
+    fn named_gradients(t: &Trainer, grads: GradientsParams) -> Weights {
+        let before = t.net.valid().to_weights(&t.batches_tracked);
+        let mut sgd = burn::optim::SgdConfig::new().init();
+        let after = sgd
+            .step(1.0, t.net.clone(), grads)
+            .valid()
+            .to_weights(&t.batches_tracked);
+        let mut diff = before.clone();
+        for (name, tensor) in diff.tensors.iter_mut() {
+            for (d, a) in tensor.data.iter_mut().zip(&after.tensors[name].data) {
+                *d -= a;
+            }
+        }
+        diff
+    }
+
+    #[test]
+    fn fused_gru_gives_the_gradients_of_burns_autodiff() {
+        let (k, b, w) = (3, 5, 30);
+        let params = MvadParams {
+            sliding_window: Some(2 * w),
+            ..MvadParams::default()
+        };
+        let mut t = Trainer::new(k, &params);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let x: Vec<f32> = (0..b * w * k).map(|_| rng.gen_range(0.0..1.0)).collect();
+        let y: Vec<f32> = (0..b * k).map(|_| rng.gen_range(0.0..1.0)).collect();
+        let device = t.device.clone();
+        let batch = |seed: u64| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let eps: Vec<f32> = (0..b * HIDDEN).map(|_| standard_normal(&mut rng)).collect();
+            (
+                Tensor::<3>::from_data(TensorData::new(x.clone(), [b, w, k]), &device),
+                Tensor::<2>::from_data(TensorData::new(y.clone(), [b, k]), &device),
+                TrainNoise {
+                    time_mask: dropout_mask([b, GAT_WINDOW, GAT_WINDOW], &mut rng, &device),
+                    feat_mask: dropout_mask([b, k, k], &mut rng, &device),
+                    vae_eps: Tensor::from_data(TensorData::new(eps, [b, HIDDEN]), &device),
+                },
+            )
+        };
+        t.set_fused_gru(true);
+        let (x1, y1, n1) = batch(11);
+        let (fused_loss, fused) = t.gradients(x1, y1, n1);
+        let fused = named_gradients(&t, fused);
+        t.set_fused_gru(false);
+        let (x2, y2, n2) = batch(11);
+        let (burn_loss, reference) = t.gradients(x2, y2, n2);
+        let reference = named_gradients(&t, reference);
+
+        assert!(
+            (fused_loss - burn_loss).abs() <= 1e-5 * burn_loss.abs(),
+            "{fused_loss} vs {burn_loss}"
+        );
+        // Zero in exact arithmetic, float noise in both: the attention keys (a softmax over j
+        // ignores a term that depends on i only) and the biases of linear layers feeding a
+        // batch norm in training mode (the batch mean removes them).
+        let zero_in_theory = |name: &str| {
+            name.ends_with("weight_key")
+                || [
+                    "vae.Encoder.0.",
+                    "vae.Encoder.3.",
+                    "vae.Decoder.0.",
+                    "vae.Decoder.3.",
+                ]
+                .iter()
+                .any(|p| name.starts_with(p) && name.ends_with("bias"))
+        };
+        let largest = |w: &Weights| {
+            w.tensors
+                .values()
+                .flat_map(|t| t.data.iter())
+                .fold(0.0f32, |m, v| m.max(v.abs()))
+        };
+        let overall = largest(&reference);
+        for (name, want) in &reference.tensors {
+            let got = &fused.tensors[name].data;
+            let scale = want.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            if zero_in_theory(name) {
+                let noise = scale.max(got.iter().fold(0.0f32, |m, v| m.max(v.abs())));
+                assert!(
+                    noise <= 1e-4 * overall,
+                    "{name}: {noise:e} is not float noise"
+                );
+                continue;
+            }
+            let worst = got
+                .iter()
+                .zip(&want.data)
+                .fold(0.0f32, |m, (g, w)| m.max((g - w).abs()));
+            assert!(
+                worst <= 1e-4 * scale,
+                "{name}: worst difference {worst:e} against gradients up to {scale:e}"
+            );
+            if name.starts_with("gru.") || name.ends_with("weight_query") {
+                assert!(scale > 1e-3, "{name}: no gradient reached it");
+            }
+        }
     }
 }
