@@ -10,7 +10,7 @@ type CategoryMap<K> = HashMap<K, u32, foldhash::fast::RandomState>;
 
 use chrono::{DateTime, Utc};
 
-use super::derived::{flags_from, DerivedSlots, DERIVED_NAMES};
+use super::derived::{DerivedSlots, DERIVED_NAMES};
 use super::matrix::{FeatureMatrix, FeatureStats};
 use super::path::{FieldResolver, FieldSlot};
 use super::schema::FeatureSchema;
@@ -186,6 +186,42 @@ fn string_list(value: &serde_json::Value) -> Option<&[serde_json::Value]> {
     }
 }
 
+/// Per resolver slot, the number read from it for the current alert: one value is often read
+/// several times (a mean, a `__max`, a derived flag), and parsing a numeric string is the
+/// costly part.
+#[derive(Debug)]
+struct NumberMemo {
+    /// Increases with every alert; an entry is valid for the alert it is tagged with.
+    alert: u64,
+    entries: Vec<(u64, Numeric)>,
+}
+
+impl NumberMemo {
+    fn new(slots: usize) -> Self {
+        Self {
+            alert: 1,
+            entries: vec![(0, Numeric::Absent); slots],
+        }
+    }
+
+    fn next_alert(&mut self) {
+        self.alert += 1;
+    }
+
+    /// `numeric(slot.get(values))`, parsed at most once per slot and alert.
+    fn read(&mut self, slot: FieldSlot, values: &[Option<&serde_json::Value>]) -> Numeric {
+        let Some(i) = slot.found_in(values) else {
+            return Numeric::Absent;
+        };
+        let (alert, number) = &mut self.entries[i];
+        if *alert != self.alert {
+            *alert = self.alert;
+            *number = numeric(values[i]);
+        }
+        *number
+    }
+}
+
 /// Counts a skipped alert; the reason is built only for the first one.
 fn skip(stats: &mut FeatureStats, reason: impl FnOnce() -> String) {
     stats.skipped += 1;
@@ -212,6 +248,7 @@ pub struct FeatureBuilder {
     max_slots: Vec<FieldSlot>,
     categorical_slots: Vec<FieldSlot>,
     derived_slots: Option<DerivedSlots>,
+    numbers: NumberMemo,
     categorical: Categorical,
     stats: FeatureStats,
     scratch: String,
@@ -272,6 +309,7 @@ impl FeatureBuilder {
         let max_slots = plan.max.iter().map(|p| resolver.add(p)).collect();
         let categorical_slots = plan.categorical.iter().map(|p| resolver.add(p)).collect();
         let derived_slots = plan.derived.then(|| DerivedSlots::register(&mut resolver));
+        let numbers = NumberMemo::new(resolver.slots());
         Self {
             alerts: vec![0; n],
             numeric_sum: vec![0.0; n * plan.numeric.len()],
@@ -284,6 +322,7 @@ impl FeatureBuilder {
             max_slots,
             categorical_slots,
             derived_slots,
+            numbers,
             categorical,
             stats: FeatureStats::default(),
             scratch: String::new(),
@@ -336,9 +375,10 @@ impl FeatureBuilder {
         self.stats.alerts += 1;
         self.alerts[b] += 1;
 
+        self.numbers.next_alert();
         let n_numeric = self.plan.numeric.len();
         for (j, slot) in self.numeric_slots.iter().enumerate() {
-            match numeric(slot.get(values)) {
+            match self.numbers.read(*slot, values) {
                 Numeric::Value(x) => {
                     self.numeric_sum[b * n_numeric + j] += x;
                     self.numeric_count[b * n_numeric + j] += 1;
@@ -351,13 +391,14 @@ impl FeatureBuilder {
         let n_max = self.plan.max.len();
         for (j, slot) in self.max_slots.iter().enumerate() {
             // Odd values were already counted when the same field is also averaged.
-            if let Numeric::Value(x) = numeric(slot.get(values)) {
+            if let Numeric::Value(x) = self.numbers.read(*slot, values) {
                 let slot = &mut self.max[b * n_max + j];
                 *slot = slot.max(x);
             }
         }
         if let Some(derived) = &self.derived_slots {
-            let mut flags = flags_from(derived.inputs(values));
+            let numbers = &mut self.numbers;
+            let mut flags = derived.flags(values, |slot| numbers.read(slot, values));
             let row = &mut self.flags[b * N_DERIVED..(b + 1) * N_DERIVED];
             while flags != 0 {
                 let k = flags.trailing_zeros() as usize;

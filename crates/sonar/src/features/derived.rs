@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use super::path::{FieldResolver, FieldSlot};
+use super::value::{numeric, Numeric};
 use crate::source::Alert;
 
 /// Column names of the derived flags, in column order.
@@ -103,12 +104,31 @@ impl DerivedSlots {
             load: self.load.get(slots),
         }
     }
+
+    /// The flags of the alert resolved in `slots`, as [`flags_from`] gives them, reading the
+    /// four numbers with `read` (the builder's per-alert memo, so that a value already read for
+    /// a numeric column is not parsed again).
+    pub fn flags(
+        &self,
+        slots: &[Option<&Value>],
+        mut read: impl FnMut(FieldSlot) -> Numeric,
+    ) -> u16 {
+        let numbers =
+            [self.level, self.cpu, self.memory, self.load].map(|slot| read(slot).usable());
+        flags_with(self.groups.get(slots), numbers)
+    }
 }
 
 /// The flags set by these inputs, bit `i` for `DERIVED_NAMES[i]`.
 pub fn flags_from(inputs: DerivedInputs<'_>) -> u16 {
+    let numbers = [inputs.level, inputs.cpu, inputs.memory, inputs.load].map(number);
+    flags_with(inputs.groups, numbers)
+}
+
+/// The flags set by `rule.groups` and the four numbers (level, cpu, memory, load).
+fn flags_with(groups: Option<&Value>, [level, cpu, memory, load]: [Option<f64>; 4]) -> u16 {
     let mut flags = 0;
-    match inputs.groups {
+    match groups {
         Some(Value::Array(groups)) => {
             for group in groups {
                 if let Value::String(g) = group {
@@ -123,16 +143,16 @@ pub fn flags_from(inputs: DerivedInputs<'_>) -> u16 {
         }
         _ => {}
     }
-    if let Some(level) = number(inputs.level) {
+    if let Some(level) = level {
         flags |= threshold(level, 10.0, HIGH_SEVERITY) | threshold(level, 12.0, CRITICAL_SEVERITY);
     }
-    if let Some(cpu) = number(inputs.cpu) {
+    if let Some(cpu) = cpu {
         flags |= threshold(cpu, 80.0, CPU_HIGH) | threshold(cpu, 95.0, CPU_CRITICAL);
     }
-    if let Some(memory) = number(inputs.memory) {
+    if let Some(memory) = memory {
         flags |= threshold(memory, 80.0, MEMORY_HIGH) | threshold(memory, 95.0, MEMORY_CRITICAL);
     }
-    if let Some(load) = number(inputs.load) {
+    if let Some(load) = load {
         flags |= threshold(load, 4.0, HIGH_LOAD);
     }
     flags
@@ -148,10 +168,7 @@ fn threshold(value: f64, at_least: f64, flag: u16) -> u16 {
 
 /// A number or numeric string; NaN never passes a `>=` test, so it needs no special case.
 fn number(value: Option<&Value>) -> Option<f64> {
-    match super::value::numeric(value) {
-        super::value::Numeric::Value(x) => Some(x),
-        _ => None,
-    }
+    numeric(value).usable()
 }
 
 fn group_flags(group: &str) -> u16 {
@@ -183,6 +200,11 @@ mod tests {
             flags_from(slots.inputs(&values)),
             flags,
             "resolver path: {alert}"
+        );
+        assert_eq!(
+            slots.flags(&values, |slot| numeric(slot.get(&values))),
+            flags,
+            "resolver path, numbers read through the slots: {alert}"
         );
         let set: Vec<&str> = DERIVED_NAMES
             .iter()
