@@ -211,8 +211,9 @@ impl GruParams {
         let (batch, steps, input) = (tape.batch, tape.steps, tape.input);
         let x = tape.x.take().expect("backward follows a forward pass");
         let w_hh_t = self.w_hh.clone().transpose(); // [3H, H]
-                                                    // Gate-input gradients: dgi batch-major [B·T, 3H] (rows as x), dgh time-major [T·B, 3H]
-                                                    // (rows as h_prev).
+
+        // Gate-input gradients: dgi batch-major [B·T, 3H] (rows as x), dgh time-major [T·B, 3H]
+        // (rows as h_prev).
         let mut dgi = vec![0.0f32; batch * steps * 3 * H];
         let mut dgh = vec![0.0f32; steps * batch * 3 * H];
         let mut dh_direct = vec![0.0f32; batch * H];

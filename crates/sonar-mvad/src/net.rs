@@ -81,9 +81,11 @@ impl Gru {
         let b_hh = self.b_hh.val().unsqueeze::<2>(); // [1, 3H]
         let b_ih = self.b_ih.val().unsqueeze::<2>(); // [1, 3H]
         let mut h = Tensor::<2>::zeros([b, HIDDEN], &x.device()); // [B, H]
-                                                                  // Without autodiff, project every step's input in one matmul. Under autodiff, slicing
-                                                                  // that product per step would materialise a full-size gradient per slice, so the
-                                                                  // projection is done step by step instead.
+
+        // Without autodiff, project every step's input in one matmul. Under autodiff, slicing
+        // that product per step would materialise a full-size gradient per slice, so the
+        // projection is done step by step instead (training on the CPU uses
+        // `crate::fused_gru`, which has neither cost).
         let projected = (!x.device().is_autodiff()).then(|| {
             x.clone()
                 .reshape([b * t, input])
@@ -99,7 +101,8 @@ impl Gru {
                 }
             } + b_ih.clone(); // [B, 3H]
             let gh = h.clone().matmul(w_hh.clone()) + b_hh.clone(); // [B, 3H]
-                                                                    // r and z in one sigmoid over the first 2H gates.
+
+            // r and z in one sigmoid over the first 2H gates.
             let rz =
                 sigmoid(gi.clone().narrow(1, 0, 2 * HIDDEN) + gh.clone().narrow(1, 0, 2 * HIDDEN)); // [B, 2H]
             let r = rz.clone().narrow(1, 0, HIDDEN);
