@@ -396,9 +396,9 @@ impl Trainer {
             .try_into_vec::<f32>()
             .expect("network tensors are float32");
         let mut params = GradientsParams::from_grads(grads, &self.net);
-        let gru_grads = gru.backward(&mut self.gru_tape, dh);
+        let mut gru_grads = gru.backward(&mut self.gru_tape, dh);
         let dseq = Tensor::<3>::from_data(
-            TensorData::new(gru_grads.x.clone(), [b, steps, input]),
+            TensorData::new(std::mem::take(&mut gru_grads.x), [b, steps, input]),
             &self.device,
         );
         let upstream = (encoded.seq * dseq).sum().backward();
