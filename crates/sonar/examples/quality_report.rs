@@ -417,25 +417,13 @@ fn finish(s: &Settings, reports: &mut [Evaluated], options: &EvalOptions) -> Res
             .as_ref()
             .map(|dir| dir.join(format!("{}.reference.csv", e.id)));
         if let Some(path) = path.filter(|p| p.exists()) {
-            let started = Instant::now();
-            let scores = data::read_scores(&path)?;
-            if scores.len() != e.labels.len() {
-                return Err(format!(
-                    "{}: {} scores for {} test rows",
-                    path.display(),
-                    scores.len(),
-                    e.labels.len()
-                )
-                .into());
-            }
-            e.report.methods.push(eval::MethodReport::new(
+            e.report.methods.push(eval::MethodReport::from_scores_file(
                 REFERENCE,
-                scores,
+                &path,
                 &e.labels,
                 options,
-                started,
                 "time-series-anomaly-detector 0.4.0".into(),
-            ));
+            )?);
         }
         if let Some(dir) = &s.scores {
             std::fs::create_dir_all(dir)?;

@@ -181,6 +181,26 @@ impl MethodReport {
             scores,
         }
     }
+
+    /// Measures another scorer's scores (e.g. the Python reference's), read from a
+    /// one-column CSV with one score per test row.
+    pub fn from_scores_file(
+        method: &str,
+        path: &std::path::Path,
+        labels: &[bool],
+        options: &EvalOptions,
+        detail: String,
+    ) -> Result<Self, Error> {
+        let started = Instant::now();
+        let scores = data::read_scores(path)?;
+        if scores.len() != labels.len() {
+            return Err(Error::EvalInput {
+                path: path.to_path_buf(),
+                problem: format!("{} scores for {} test rows", scores.len(), labels.len()),
+            });
+        }
+        Ok(Self::new(method, scores, labels, options, started, detail))
+    }
 }
 
 /// The result of one evaluation: sizes, settings and each method's metrics. The random
@@ -253,23 +273,14 @@ pub fn run(request: EvalRequest) -> Result<EvalReport, Error> {
     )?;
     let labels = test.labels.as_deref().unwrap_or_default();
     for (method, path) in &request.score_files {
-        let started = Instant::now();
-        let scores = data::read_scores(path)?;
-        if scores.len() != labels.len() {
-            return Err(Error::EvalInput {
-                path: path.clone(),
-                problem: format!("{} scores for {} test rows", scores.len(), labels.len()),
-            });
-        }
         let detail = format!("scores from {}", path.display());
-        report.methods.push(MethodReport::new(
+        report.methods.push(MethodReport::from_scores_file(
             method,
-            scores,
+            path,
             labels,
             &request.options,
-            started,
             detail,
-        ));
+        )?);
     }
     if let Some(path) = &request.scores_out {
         write_scores(path, labels, &report.methods)?;
