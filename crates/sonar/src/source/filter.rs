@@ -37,6 +37,7 @@ use serde_json::{Map, Value};
 
 use super::timestamp::parse_timestamp;
 use super::Alert;
+use crate::features::FieldPath;
 use crate::Error;
 
 /// The clauses [`AlertFilter`] understands, for messages.
@@ -192,7 +193,7 @@ struct Field {
 
 impl Field {
     fn parse(text: &str, at: &str) -> Result<Self, Error> {
-        if text.is_empty() || text.split('.').any(str::is_empty) {
+        if FieldPath::parse(text).is_none() {
             return Err(problem(
                 at,
                 format!("`{text}` is not a dotted field path (empty segment)"),
