@@ -27,6 +27,8 @@ pub use model::{
     model_files, ModelMeta, MvadModel, PredictOptions, TrainingSummary, META_FILE, MODEL_FORMAT,
     MODEL_FORMAT_VERSION, WEIGHTS_FILE,
 };
-pub use score::{Contribution, CorrelationChanges, RowResult, ThresholdRule};
+pub use score::{
+    Contribution, CorrelationChanges, ErrorKind, ErrorScales, RowResult, Scoring, ThresholdRule,
+};
 pub use stream::{warmup_rows, ScorerState, StreamingScorer};
 pub use train::{data_needs, fit, DataNeeds, EpochReport, TrainObserver, Trainer};

@@ -14,7 +14,9 @@ use crate::native::NativeNet;
 use crate::net::MvadNet;
 use crate::params::{FillMethod, MvadParams, WindowSizes};
 use crate::preprocess::{self, Normalizer, INFER_CLIP};
-use crate::score::{self, RowResult, ScoringContext, ThresholdRule, WindowOutputs};
+use crate::score::{
+    self, ErrorKind, ErrorScales, RowResult, Scoring, ScoringContext, ThresholdRule, WindowOutputs,
+};
 use crate::weights::Weights;
 
 /// Name of our metadata format, written into every file we save.
@@ -84,6 +86,10 @@ pub struct ModelMeta {
     /// Epochs actually run and the best one (ours only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingSummary>,
+    /// Scale of each variable's forecast and reconstruction errors on the held-out training
+    /// rows (ours only; what standardised scoring divides by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_scales: Option<ErrorScales>,
     /// Caller-owned description of the columns (SONAR stores its feature schema here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<serde_json::Value>,
@@ -120,6 +126,39 @@ impl ModelMeta {
     /// The fill method.
     pub fn fill(&self) -> Result<FillMethod> {
         FillMethod::parse(&self.fill_na_method, self.fill_na_value)
+    }
+
+    /// How this model scores rows: the `scoring` it was trained with (the reference's score
+    /// for models exported from the reference library).
+    pub fn scoring(&self) -> Scoring {
+        self.params.as_ref().map(|p| p.scoring).unwrap_or_default()
+    }
+
+    /// The training-score quantile at `level`, if stored.
+    pub fn train_quantile(&self, level: f64) -> Option<f64> {
+        self.train_score_quantiles.as_ref().and_then(|q| {
+            q.iter()
+                .find(|(l, _)| (l - level).abs() < 1e-9)
+                .map(|(_, s)| *s)
+        })
+    }
+
+    /// What scoring rows of this model needs, with local-threshold rule `rule`.
+    pub fn scoring_context(&self, rule: ThresholdRule) -> ScoringContext<'_> {
+        ScoringContext {
+            names: &self.variables,
+            pct_weight: &self.pct_weight,
+            threshold_window: self.threshold_window,
+            model_threshold: self.threshold,
+            rule,
+            scoring: self.scoring(),
+            norm: &self.normalize_base,
+            scales: self.error_scales.as_ref(),
+            upper_bound: self
+                .train_quantile(score::STANDARDISED_UPPER_QUANTILE)
+                .or(self.train_score_max)
+                .unwrap_or(self.threshold),
+        }
     }
 
     fn check(&self, path: &Path) -> Result<()> {
@@ -173,6 +212,19 @@ impl ModelMeta {
             return Err(bad("non-finite normalisation, weight or threshold".into()));
         }
         self.fill().map_err(|e| bad(e.to_string()))?;
+        let scoring = self.scoring();
+        scoring.validate().map_err(|e| bad(e.to_string()))?;
+        if scoring.error == ErrorKind::Standardised {
+            let scales = self.error_scales.as_ref().ok_or_else(|| {
+                bad("standardised scoring but no `error_scales` are stored".into())
+            })?;
+            let ok = |v: &[f64]| v.len() == k && v.iter().all(|s| s.is_finite() && *s > 0.0);
+            if !ok(&scales.forecast) || !ok(&scales.recon) {
+                return Err(bad(format!(
+                    "`error_scales` must hold {k} positive numbers each for forecast and recon"
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -352,13 +404,7 @@ impl MvadModel {
             .enumerate()
             .map(|(i, &p)| self.meta.normalize_base.denormalize(i % k, p as f64))
             .collect();
-        let ctx = ScoringContext {
-            names: &self.meta.variables,
-            pct_weight: &self.meta.pct_weight,
-            threshold_window: w.threshold,
-            model_threshold: self.meta.threshold,
-            rule: options.rule,
-        };
+        let ctx = self.meta.scoring_context(options.rule);
         Ok(score::interpret(&ctx, &out, &labels, &observed, &expected))
     }
 

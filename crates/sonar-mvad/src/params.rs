@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MvadError, Result};
+use crate::score::Scoring;
 
 /// How missing values (NaN) are filled before anything else happens (reference §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -141,6 +142,9 @@ pub struct MvadParams {
     pub device: String,
     /// Switchable training behaviours.
     pub rules: TrainingRules,
+    /// How rows are scored (the reference's score by default).
+    #[serde(default)]
+    pub scoring: Scoring,
 }
 
 impl Default for MvadParams {
@@ -159,6 +163,7 @@ impl Default for MvadParams {
             val_ratio: 0.1,
             device: "cpu".to_string(),
             rules: TrainingRules::default(),
+            scoring: Scoring::default(),
         }
     }
 }
@@ -255,7 +260,7 @@ impl MvadParams {
                 "must be at least 1 (or off)".into(),
             );
         }
-        Ok(())
+        self.scoring.validate()
     }
 
     /// Applies a reference-style parameter dictionary (`{"sliding_window": 200, "epochs": 5,
@@ -314,6 +319,16 @@ impl MvadParams {
                         serde_json::Value::Null => None,
                         v => Some(as_usize("max_validation_windows", v)?),
                     }
+                }
+                "scoring" => {
+                    self.scoring = serde_json::from_value(value.clone()).map_err(|e| {
+                        MvadError::InvalidParam {
+                            name: "scoring",
+                            problem: format!(
+                                "{e} (keys: error = \"faithful\" or \"standardised\", recon_gamma, smooth_rows)"
+                            ),
+                        }
+                    })?
                 }
                 "keep_partial_batch" => {
                     self.rules.keep_partial_batch = value
@@ -376,6 +391,33 @@ mod tests {
         check(Some(300), 150, 150);
         check(Some(1000), 500, 200);
         check(Some(41), 20, 21);
+    }
+
+    #[test]
+    fn scoring_is_a_checked_parameter() {
+        let p = MvadParams::default()
+            .apply_json(&serde_json::json!({"scoring": {"error": "standardised", "recon_gamma": 1.0, "smooth_rows": 10}}))
+            .expect("valid scoring");
+        assert_eq!(p.scoring.error, crate::score::ErrorKind::Standardised);
+        assert_eq!((p.scoring.recon_gamma, p.scoring.smooth_rows), (1.0, 10));
+        assert!(MvadParams::default().scoring.is_faithful());
+        for (bad, says) in [
+            (serde_json::json!({"error": "zscore"}), "unknown variant"),
+            (serde_json::json!({"smoth_rows": 3}), "unknown field"),
+            (serde_json::json!({"smooth_rows": 0}), "smooth_rows"),
+            (serde_json::json!({"recon_gamma": -1.0}), "recon_gamma"),
+        ] {
+            let e = MvadParams::default()
+                .apply_json(&serde_json::json!({ "scoring": bad }))
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains("scoring") && e.contains(says), "{e}");
+        }
+        // Parameters saved before scoring existed still load.
+        let mut old = serde_json::to_value(MvadParams::default()).expect("json");
+        old.as_object_mut().expect("object").remove("scoring");
+        let p: MvadParams = serde_json::from_value(old).expect("old params");
+        assert!(p.scoring.is_faithful());
     }
 
     #[test]

@@ -1,10 +1,17 @@
 //! From forecasts to results, exactly as the reference (mvad_reference.md §5): per-variable
 //! errors, weighted mean score, the lagged 95th-percentile local threshold with its hard
 //! bounds, severity, contribution scores and correlation changes.
+//!
+//! [`Scoring`] switches on measured improvements (docs/quality.md): standardised
+//! per-variable errors, the VAE reconstruction error blended in, and a trailing mean of the
+//! row scores. Its default is the reference's score.
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::{MvadError, Result};
+use crate::preprocess::Normalizer;
 
 /// Percentile of the local threshold.
 const LOCAL_PERCENTILE: f64 = 0.95;
@@ -12,6 +19,9 @@ const LOCAL_PERCENTILE: f64 = 0.95;
 const HARD_UPPER_FLOOR: f64 = 0.5;
 /// A score below `min(HARD_LOWER_CAP, θ)` is never anomalous.
 const HARD_LOWER_CAP: f64 = 0.3;
+/// Standardised errors: the training-score quantile above which a row is anomalous whatever
+/// its local threshold.
+pub const STANDARDISED_UPPER_QUANTILE: f64 = 0.99;
 /// Correlation changes kept per variable.
 const TOP_CHANGES: usize = 10;
 
@@ -58,9 +68,11 @@ pub struct RowResult {
     pub index: String,
     /// The reference's decision.
     pub is_anomaly: bool,
-    /// Weighted mean forecast-error score, in `[0, e − 1]`.
+    /// The row's score: with the default [`Scoring`] the weighted mean forecast error, in
+    /// `[0, e − 1]`.
     pub score: f64,
-    /// `score / (e − 1)` when anomalous, else 0.
+    /// When anomalous, `score / (e − 1)` (faithful errors, at most 1) or
+    /// `score / (score + θ)` (standardised errors: 0.5 at the model threshold θ); else 0.
     pub severity: f64,
     /// The local threshold the score was compared with.
     pub local_threshold: f64,
@@ -116,10 +128,15 @@ fn local_percentile(window: &[f64]) -> f64 {
     w[((w.len() as f64) * LOCAL_PERCENTILE) as usize]
 }
 
-/// The decision rule with the model threshold's hard bounds.
+/// The decision rule with the model threshold's hard bounds (faithful errors).
 pub fn decide(score: f64, local: f64, model_threshold: f64) -> bool {
     let upper = HARD_UPPER_FLOOR.max(model_threshold);
     let lower = HARD_LOWER_CAP.min(model_threshold);
+    decide_within(score, local, lower, upper)
+}
+
+/// The decision rule: at least the local threshold and `lower`, or above `upper`.
+pub fn decide_within(score: f64, local: f64, lower: f64, upper: f64) -> bool {
     (score >= local && score >= lower) || score > upper
 }
 
@@ -132,7 +149,185 @@ pub fn severity(score: f64, anomalous: bool) -> f64 {
     }
 }
 
-/// Everything `interpret` needs besides the window outputs.
+/// How a row's per-variable errors are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The reference's: `pct_weight_j · (exp(min(2|x − y|, 1)) − 1)` on the min-max scale.
+    /// It saturates at half the training range, and a variable that was constant in
+    /// training saturates at its first change.
+    #[default]
+    Faithful,
+    /// `((x_j − y_j) / σ_j)²` in the data's units, `σ_j` the variable's RMS error on the
+    /// held-out training rows ([`ErrorScales`]): unbounded, and each variable measured
+    /// against how well it is usually forecast. `pct_weight` is not applied.
+    Standardised,
+}
+
+/// How forecasts become a row's score: the `scoring` parameter. The default is the
+/// reference's score; every other setting is an improvement measured in docs/quality.md.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scoring {
+    /// How each variable's error is measured.
+    pub error: ErrorKind,
+    /// Weight γ of the VAE reconstruction error added to the forecast error (MTAD-GAT's
+    /// blend; the reference computes the reconstruction and discards it).
+    pub recon_gamma: f64,
+    /// Rows of the trailing mean of the row scores (1 = none). Trailing, so a live detector
+    /// gives the same scores as a batch.
+    pub smooth_rows: usize,
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        Self {
+            error: ErrorKind::Faithful,
+            recon_gamma: 0.0,
+            smooth_rows: 1,
+        }
+    }
+}
+
+impl Scoring {
+    /// The reference's score?
+    pub fn is_faithful(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Checks the values; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.recon_gamma.is_finite() && self.recon_gamma >= 0.0) {
+            return Err(MvadError::InvalidParam {
+                name: "scoring.recon_gamma",
+                problem: format!("{} is not a non-negative number", self.recon_gamma),
+            });
+        }
+        if self.smooth_rows == 0 {
+            return Err(MvadError::InvalidParam {
+                name: "scoring.smooth_rows",
+                problem: "must be at least 1 (1 = no smoothing)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Per-variable errors `[M, k]` of windows `out` whose targets, in the data's units, are
+    /// `observed` (`[M, k]`): what a row's score averages and its contributions share.
+    /// `scales` must be given for standardised errors.
+    pub fn variable_errors(
+        &self,
+        out: &WindowOutputs,
+        observed: &[f64],
+        pct_weight: &[f64],
+        norm: &Normalizer,
+        scales: Option<&ErrorScales>,
+    ) -> Vec<f64> {
+        let gamma = self.recon_gamma;
+        let with_recon = gamma > 0.0 && out.x_recon.len() == out.x_pred.len();
+        match (self.error, scales) {
+            (ErrorKind::Standardised, Some(scales)) => {
+                let k = norm.k();
+                let z = |x: &[f32], scale: &[f64], i: usize| {
+                    let e = norm.denormalize(i % k, x[i] as f64) - observed[i];
+                    (e / scale[i % k]).powi(2)
+                };
+                (0..out.x_pred.len())
+                    .map(|i| {
+                        let f = z(&out.x_pred, &scales.forecast, i);
+                        if with_recon {
+                            f + gamma * z(&out.x_recon, &scales.recon, i)
+                        } else {
+                            f
+                        }
+                    })
+                    .collect()
+            }
+            _ => {
+                let mut werr = weighted_errors(&out.x_pred, &out.target, pct_weight);
+                if with_recon {
+                    let recon = weighted_errors(&out.x_recon, &out.target, pct_weight);
+                    werr.iter_mut()
+                        .zip(recon)
+                        .for_each(|(f, r)| *f += gamma * r);
+                }
+                werr
+            }
+        }
+    }
+}
+
+/// Smallest error scale, as a share of the variable's training range.
+const SCALE_FLOOR: f64 = 1e-3;
+
+/// The scale of each variable's errors, in the data's units, measured on held-out training
+/// rows (those after the training split: the optimiser never saw them) and stored with the
+/// model: what [`ErrorKind::Standardised`] divides by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorScales {
+    /// RMS forecast error of each variable.
+    pub forecast: Vec<f64>,
+    /// RMS VAE reconstruction error of each variable.
+    pub recon: Vec<f64>,
+    /// Windows they were measured on.
+    pub windows: usize,
+}
+
+impl ErrorScales {
+    /// Measures the scales on windows `out` with targets `observed` (`[M, k]`, data units).
+    /// Each scale is at least 0.1% of the variable's training range; a variable constant in
+    /// training gets 1, so one unit of change counts as one standard error. With no windows
+    /// every scale is its floor.
+    pub fn measure(out: &WindowOutputs, observed: &[f64], norm: &Normalizer) -> Self {
+        let k = norm.k();
+        let windows = observed.len() / k.max(1);
+        let rms = |x: &[f32]| -> Vec<f64> {
+            (0..k)
+                .map(|j| {
+                    let range = norm.max_values[j] - norm.min_values[j];
+                    if range.is_nan() || range <= 0.0 {
+                        return 1.0;
+                    }
+                    let sum: f64 = (0..windows.min(x.len() / k.max(1)))
+                        .map(|m| {
+                            let i = m * k + j;
+                            (norm.denormalize(j, x[i] as f64) - observed[i]).powi(2)
+                        })
+                        .filter(|e| e.is_finite())
+                        .sum();
+                    let rms = (sum / windows.max(1) as f64).sqrt();
+                    rms.max(SCALE_FLOOR * range)
+                })
+                .collect()
+        };
+        Self {
+            forecast: rms(&out.x_pred),
+            recon: rms(&out.x_recon),
+            windows,
+        }
+    }
+}
+
+/// The trailing mean of row scores over `rows` rows ([`Scoring::smooth_rows`]), fed one
+/// score at a time; fewer rows at the start. Kept in a live scorer's state.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Smoother {
+    recent: VecDeque<f64>,
+}
+
+impl Smoother {
+    /// Adds a row score; returns the mean of it and the `rows − 1` before it.
+    pub fn push(&mut self, score: f64, rows: usize) -> f64 {
+        self.recent.push_back(score);
+        while self.recent.len() > rows.max(1) {
+            self.recent.pop_front();
+        }
+        self.recent.iter().sum::<f64>() / self.recent.len() as f64
+    }
+}
+
+/// Everything `interpret` needs besides the window outputs (built by
+/// `ModelMeta::scoring_context`).
 #[derive(Debug, Clone, Copy)]
 pub struct ScoringContext<'a> {
     /// Variable names in model order.
@@ -145,6 +340,47 @@ pub struct ScoringContext<'a> {
     pub model_threshold: f64,
     /// Which local threshold to apply.
     pub rule: ThresholdRule,
+    /// How rows are scored.
+    pub scoring: Scoring,
+    /// The training normalisation (to measure errors in the data's units).
+    pub norm: &'a Normalizer,
+    /// Error scales (standardised errors).
+    pub scales: Option<&'a ErrorScales>,
+    /// Standardised errors: a score above it is anomalous whatever the local threshold
+    /// (the training scores' 99th percentile); the faithful rule has its fixed bounds.
+    pub upper_bound: f64,
+}
+
+impl ScoringContext<'_> {
+    /// Per-variable errors `[M, k]` of `out`, targets `observed` in the data's units.
+    pub fn variable_errors(&self, out: &WindowOutputs, observed: &[f64]) -> Vec<f64> {
+        self.scoring
+            .variable_errors(out, observed, self.pct_weight, self.norm, self.scales)
+    }
+
+    /// The decision for a (smoothed) row score against its local threshold.
+    pub fn decide(&self, score: f64, local: f64) -> bool {
+        match self.scoring.error {
+            ErrorKind::Faithful => decide(score, local, self.model_threshold),
+            ErrorKind::Standardised => decide_within(
+                score,
+                local,
+                self.model_threshold,
+                self.upper_bound.max(self.model_threshold),
+            ),
+        }
+    }
+
+    /// Severity of a row (see [`RowResult::severity`]).
+    pub fn severity(&self, score: f64, anomalous: bool) -> f64 {
+        match self.scoring.error {
+            ErrorKind::Faithful => severity(score, anomalous).min(1.0),
+            ErrorKind::Standardised if anomalous && score > 0.0 => {
+                score / (score + self.model_threshold.max(0.0))
+            }
+            ErrorKind::Standardised => 0.0,
+        }
+    }
 }
 
 /// Contributions of one row, in contribution order (ties by ascending variable index), with
@@ -285,22 +521,23 @@ impl ThresholdState {
     }
 }
 
-/// Judges one window: the row result for a window whose context decided `judgement`.
+/// Judges one window: the row result for a window with row score `score` (smoothed when
+/// the scoring says so) and per-variable errors `werr`, whose context decided `judgement`.
 pub fn judge_row(
     ctx: &ScoringContext<'_>,
     label: &str,
+    score: f64,
     werr: &[f64],
     judgement: &Judgement,
     observed: &[f64],
     expected: &[f64],
 ) -> RowResult {
-    let score = werr.iter().sum::<f64>() / werr.len() as f64;
-    let anomalous = decide(score, judgement.local, ctx.model_threshold);
+    let anomalous = ctx.decide(score, judgement.local);
     RowResult {
         index: label.to_string(),
         is_anomaly: anomalous,
         score,
-        severity: severity(score, anomalous),
+        severity: ctx.severity(score, anomalous),
         local_threshold: judgement.local,
         interpretation: contributions(ctx.names, werr, &judgement.d_attn, observed, expected),
     }
@@ -317,17 +554,19 @@ pub fn interpret(
     expected: &[f64],
 ) -> Vec<RowResult> {
     let k = ctx.names.len();
-    let werr = weighted_errors(&out.x_pred, &out.target, ctx.pct_weight);
+    let werr = ctx.variable_errors(out, observed);
     let mut state = ThresholdState::new(ctx.threshold_window, k, ctx.rule);
+    let mut smoother = Smoother::default();
     let mut rows = Vec::new();
     for (m, label) in labels.iter().enumerate() {
         let row_err = &werr[m * k..(m + 1) * k];
-        let score = row_err.iter().sum::<f64>() / k as f64;
+        let score = smoother.push(row_scores(row_err, k)[0], ctx.scoring.smooth_rows);
         if let Some(j) = state.push(score, &out.feat_attn[m * k * k..(m + 1) * k * k]) {
             let span = m * k..(m + 1) * k;
             rows.push(judge_row(
                 ctx,
                 label,
+                score,
                 row_err,
                 &j,
                 &observed[span.clone()],
@@ -362,6 +601,69 @@ mod tests {
         // θ_train 0.8: lower 0.3, upper 0.8.
         assert!(!decide(0.79, 0.9, 0.8));
         assert!(decide(0.81, 0.9, 0.8));
+    }
+
+    #[test]
+    fn error_scales_are_held_out_rms_errors_with_floors() {
+        // Variable 0 ranges 10..20, variable 1 is constant 5, variable 2 ranges 0..1000.
+        let norm = Normalizer {
+            min_values: vec![10.0, 5.0, 0.0],
+            max_values: vec![20.0, 5.0, 1000.0],
+        };
+        // Forecasts (normalised) 0.5 → 15, 0 → 5, 0.5 → 500; targets off by ±1, ±2, 0.
+        let out = WindowOutputs {
+            x_pred: vec![0.5, 0.0, 0.5, 0.5, 0.0, 0.5],
+            x_recon: vec![0.6, 0.0, 0.5, 0.4, 0.0, 0.5],
+            ..WindowOutputs::default()
+        };
+        let observed = [14.0, 7.0, 500.0, 16.0, 3.0, 500.0];
+        let s = ErrorScales::measure(&out, &observed, &norm);
+        assert!((s.forecast[0] - 1.0).abs() < 1e-6, "{:?}", s.forecast);
+        // Constant in training: unit scale, whatever its errors.
+        assert_eq!(s.forecast[1], 1.0);
+        // Perfect forecasts: 0.1% of the range.
+        assert!((s.forecast[2] - 1.0).abs() < 1e-6, "{:?}", s.forecast);
+        // Reconstructions 16 and 14 against 14 and 16: RMS 2.
+        assert!((s.recon[0] - 2.0).abs() < 1e-6, "{:?}", s.recon);
+        assert_eq!(s.windows, 2);
+
+        // Standardised errors: ((x − y) / σ)², plus γ times the reconstruction's.
+        let scoring = Scoring {
+            error: ErrorKind::Standardised,
+            recon_gamma: 0.5,
+            smooth_rows: 1,
+        };
+        let e = scoring.variable_errors(&out, &observed, &[1.0; 3], &norm, Some(&s));
+        let want = [
+            1.0 + 0.5 * 1.0,
+            4.0 + 0.5 * 4.0,
+            0.0,
+            1.0 + 0.5 * 1.0,
+            4.0 + 0.5 * 4.0,
+            0.0,
+        ];
+        for (a, b) in e.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{e:?}");
+        }
+        // Faithful errors ignore the scales and keep the reference's formula.
+        let faithful = Scoring::default();
+        let target: Vec<f32> = norm.apply(&observed, -1000.0, 1000.0).into_iter().collect();
+        let out = WindowOutputs { target, ..out };
+        let e = faithful.variable_errors(&out, &observed, &[1.0, 0.5, 1.0], &norm, Some(&s));
+        assert_eq!(
+            e,
+            weighted_errors(&out.x_pred, &out.target, &[1.0, 0.5, 1.0])
+        );
+    }
+
+    #[test]
+    fn smoother_is_a_trailing_mean() {
+        let mut s = Smoother::default();
+        let got: Vec<f64> = [3.0, 6.0, 9.0, 0.0].iter().map(|&v| s.push(v, 3)).collect();
+        assert_eq!(got, [3.0, 4.5, 6.0, 5.0]);
+        let mut one = Smoother::default();
+        assert_eq!(one.push(2.5, 1), 2.5);
+        assert_eq!(one.push(7.0, 1), 7.0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::error::{MvadError, Result};
 use crate::frame::Frame;
 use crate::model::MvadModel;
 use crate::preprocess::INFER_CLIP;
-use crate::score::{self, RowResult, ScoringContext, ThresholdRule, ThresholdState};
+use crate::score::{self, RowResult, Smoother, ThresholdRule, ThresholdState};
 
 /// Everything a streaming scorer remembers between rows; serialisable so that a realtime
 /// process can persist it and resume after a restart.
@@ -27,6 +27,9 @@ pub struct ScorerState {
     last_valid: Vec<Option<f64>>,
     /// Recent scores and attention maps.
     threshold: ThresholdState,
+    /// Recent unsmoothed row scores (a `scoring.smooth_rows` above 1).
+    #[serde(default)]
+    smoother: Smoother,
 }
 
 impl ScorerState {
@@ -63,6 +66,18 @@ fn fingerprint(model: &MvadModel) -> String {
     let m = model.meta();
     eat(&m.threshold.to_le_bytes());
     m.pct_weight.iter().for_each(|v| eat(&v.to_le_bytes()));
+    // Scoring other than the reference's changes every score (faithful models keep the
+    // fingerprints they had before scoring was switchable).
+    let scoring = m.scoring();
+    if !scoring.is_faithful() {
+        eat(format!("{scoring:?}").as_bytes());
+        if let Some(s) = &m.error_scales {
+            s.forecast
+                .iter()
+                .chain(&s.recon)
+                .for_each(|v| eat(&v.to_le_bytes()));
+        }
+    }
     format!(
         "{}|W{}|TW{}|{h:016x}",
         m.variables.join(","),
@@ -83,6 +98,7 @@ impl<'m> StreamingScorer<'m> {
                 rows: VecDeque::new(),
                 last_valid: vec![None; k],
                 threshold: ThresholdState::new(model.meta().threshold_window, k, rule),
+                smoother: Smoother::default(),
             },
         }
     }
@@ -151,18 +167,19 @@ impl<'m> StreamingScorer<'m> {
         let series = meta.normalize_base.apply(&all, -INFER_CLIP, INFER_CLIP);
         let ends: Vec<usize> = (held.max(w)..held + new_rows.len()).collect();
         let out = self.model.window_outputs(&series, &ends);
-        let werr = score::weighted_errors(&out.x_pred, &out.target, &meta.pct_weight);
-        let ctx = ScoringContext {
-            names: &meta.variables,
-            pct_weight: &meta.pct_weight,
-            threshold_window: meta.threshold_window,
-            model_threshold: meta.threshold,
-            rule: self.state.threshold_rule(),
-        };
+        let observed: Vec<f64> = ends
+            .iter()
+            .flat_map(|&e| all[e * k..(e + 1) * k].iter().copied())
+            .collect();
+        let ctx = meta.scoring_context(self.state.threshold_rule());
+        let werr = ctx.variable_errors(&out, &observed);
         let mut results = Vec::new();
         for (i, &e) in ends.iter().enumerate() {
             let row_err = &werr[i * k..(i + 1) * k];
-            let s = row_err.iter().sum::<f64>() / k as f64;
+            let s = self
+                .state
+                .smoother
+                .push(score::row_scores(row_err, k)[0], ctx.scoring.smooth_rows);
             if let Some(j) = self
                 .state
                 .threshold
@@ -178,6 +195,7 @@ impl<'m> StreamingScorer<'m> {
                 results.push(score::judge_row(
                     &ctx,
                     label,
+                    s,
                     row_err,
                     &j,
                     &all[e * k..(e + 1) * k],

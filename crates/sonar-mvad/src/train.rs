@@ -206,10 +206,20 @@ pub fn fit(
     let series = norm.apply(&prepared.values[..train_len * k], -INFER_CLIP, INFER_CLIP);
     let ends = preprocess::window_ends(train_len, w, 1);
     let out = window_outputs(&eval, &series, k, w, &ends);
-    let scores = score::row_scores(
-        &score::weighted_errors(&out.x_pred, &out.target, &pct_weight),
-        k,
-    );
+    let error_scales = held_out_error_scales(&eval, &prepared.values, &norm, train_len, w);
+    let observed: Vec<f64> = ends
+        .iter()
+        .flat_map(|&e| prepared.values[e * k..(e + 1) * k].iter().copied())
+        .collect();
+    let werr =
+        params
+            .scoring
+            .variable_errors(&out, &observed, &pct_weight, &norm, Some(&error_scales));
+    let mut smoother = score::Smoother::default();
+    let scores: Vec<f64> = score::row_scores(&werr, k)
+        .into_iter()
+        .map(|s| smoother.push(s, params.scoring.smooth_rows))
+        .collect();
     let threshold =
         score::quantile_threshold(&scores, params.level).expect("training windows exist");
     let meta = ModelMeta {
@@ -255,6 +265,7 @@ pub fn fit(
             train_loss: train_losses,
             val_loss: val_losses,
         }),
+        error_scales: Some(error_scales),
         schema: None,
     };
     debug_assert!(BATCH_NORMS.len() == weights.batches_tracked.len());
@@ -406,6 +417,34 @@ impl Trainer {
             .register_split_grads(&upstream, gru_grads, &mut params);
         (value, params)
     }
+}
+
+/// Held-out windows the error scales are measured on, at most (evenly spaced).
+const SCALE_WINDOWS: usize = 2048;
+
+/// [`score::ErrorScales`] of the trained network on the rows after the training split
+/// (validation and the rest: never trained on), each window with its full context; when
+/// there are none (`train_ratio` 1), on the training rows.
+fn held_out_error_scales(
+    net: &NativeNet,
+    values: &[f64],
+    norm: &Normalizer,
+    train_len: usize,
+    w: usize,
+) -> score::ErrorScales {
+    let k = norm.k();
+    let n = values.len() / k.max(1);
+    let first = if n > train_len.max(w) { train_len } else { 0 };
+    let first = first.max(w);
+    let step = n.saturating_sub(first).div_ceil(SCALE_WINDOWS).max(1);
+    let ends: Vec<usize> = (first..n).step_by(step).collect();
+    let series = norm.apply(values, -INFER_CLIP, INFER_CLIP);
+    let out = window_outputs(net, &series, k, w, &ends);
+    let observed: Vec<f64> = ends
+        .iter()
+        .flat_map(|&e| values[e * k..(e + 1) * k].iter().copied())
+        .collect();
+    score::ErrorScales::measure(&out, &observed, norm)
 }
 
 /// `β·(recon SSE + KL) + forecast SSE`, summed over the batch.

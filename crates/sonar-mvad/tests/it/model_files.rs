@@ -53,6 +53,19 @@ fn load_error(dir: &Path) -> String {
         .to_string()
 }
 
+/// The load error of a golden model saved in our format, its metadata then edited by `edit`.
+fn edited_meta_error(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let dir = copy_model("sines3");
+    let model = MvadModel::load(dir.path()).expect("load");
+    model.save(dir.path()).expect("save");
+    let meta_path = dir.path().join(META_FILE);
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).expect("read")).expect("json");
+    edit(&mut meta);
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).expect("json")).expect("write");
+    load_error(dir.path())
+}
+
 #[test]
 fn damaged_and_incompatible_files_are_refused() {
     // Truncated weights.
@@ -86,16 +99,28 @@ fn damaged_and_incompatible_files_are_refused() {
     assert!(e.contains("shape"), "{e}");
 
     // A newer format version.
-    let dir = copy_model("sines3");
-    let model = MvadModel::load(dir.path()).expect("load");
-    model.save(dir.path()).expect("save");
-    let meta_path = dir.path().join(META_FILE);
-    let mut meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&meta_path).expect("read")).expect("json");
-    meta["format_version"] = 99.into();
-    std::fs::write(&meta_path, serde_json::to_vec(&meta).expect("json")).expect("write");
-    let e = load_error(dir.path());
+    let e = edited_meta_error(|meta| meta["format_version"] = 99.into());
     assert!(e.contains("newer") && e.contains("99"), "{e}");
+
+    // Standardised scoring without the error scales it divides by.
+    let standardised = |meta: &mut serde_json::Value| {
+        let mut params = serde_json::to_value(sonar_mvad::MvadParams::default()).expect("json");
+        params["scoring"] = serde_json::json!({"error": "standardised"});
+        meta["params"] = params;
+    };
+    let e = edited_meta_error(standardised);
+    assert!(e.contains("error_scales"), "{e}");
+    let e = edited_meta_error(|meta| {
+        standardised(meta);
+        meta["error_scales"] =
+            serde_json::json!({"forecast": [1, 1, 0], "recon": [1, 1, 1], "windows": 3});
+    });
+    assert!(e.contains("3 positive numbers"), "{e}");
+    let e = edited_meta_error(|meta| {
+        standardised(meta);
+        meta["params"]["scoring"]["smooth_rows"] = 0.into();
+    });
+    assert!(e.contains("smooth_rows"), "{e}");
 
     // Missing directory.
     let e = load_error(Path::new("/nonexistent/model"));

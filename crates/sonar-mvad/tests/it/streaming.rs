@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use sonar_mvad::{
-    Frame, MvadModel, PredictOptions, RowResult, ScorerState, StreamingScorer, ThresholdRule,
+    ErrorKind, ErrorScales, Frame, MvadModel, MvadParams, PredictOptions, RowResult, ScorerState,
+    Scoring, StreamingScorer, ThresholdRule,
 };
 
 fn golden(case: &str, file: &str) -> (MvadModel, Frame) {
@@ -121,5 +122,61 @@ fn state_round_trips_and_resumes() {
     let (other, _) = golden("sines3", "predict.csv");
     let state: ScorerState = serde_json::from_str(&saved).expect("parse");
     let err = StreamingScorer::resume(&other, state).expect_err("other model");
+    assert!(err.to_string().contains("another model"), "{err}");
+}
+
+/// A golden model switched to standardised, reconstruction-blended, smoothed scoring (with
+/// made-up error scales: what is compared is batch against streaming).
+fn improved(case: &str) -> (MvadModel, Frame) {
+    let (mut model, frame) = golden(case, "predict.csv");
+    let k = model.variables().len();
+    let meta = model.meta_mut();
+    meta.params = Some(MvadParams {
+        scoring: Scoring {
+            error: ErrorKind::Standardised,
+            recon_gamma: 0.5,
+            smooth_rows: 7,
+        },
+        ..MvadParams::default()
+    });
+    meta.error_scales = Some(ErrorScales {
+        forecast: (0..k).map(|j| 0.05 + 0.01 * j as f64).collect(),
+        recon: vec![0.2; k],
+        windows: 100,
+    });
+    (model, frame)
+}
+
+#[test]
+fn streaming_equals_batch_with_improved_scoring_across_a_restart() {
+    let (model, frame) = improved("alerts10");
+    let batch = model
+        .predict(&frame, PredictOptions::default())
+        .expect("batch");
+    assert!(batch.iter().any(|r| r.score > 1.0), "unbounded scores");
+    let mut first = StreamingScorer::new(&model, ThresholdRule::Lagged);
+    let mut streamed = Vec::new();
+    for pair in [0, 120, 203, 204, 205, 260].windows(2) {
+        streamed.extend(
+            first
+                .push_frame(&rows(&frame, pair[0], pair[1]), false)
+                .expect("push"),
+        );
+    }
+    // The smoother's recent scores travel with the saved state.
+    let saved = serde_json::to_string(first.state()).expect("serialise");
+    let state: ScorerState = serde_json::from_str(&saved).expect("parse");
+    let mut resumed = StreamingScorer::resume(&model, state).expect("resume");
+    streamed.extend(
+        resumed
+            .push_frame(&rows(&frame, 260, frame.n_rows()), false)
+            .expect("push"),
+    );
+    assert_same(&batch, &streamed);
+
+    // A state of the same weights scored the reference's way is refused.
+    let (faithful, _) = golden("alerts10", "predict.csv");
+    let state: ScorerState = serde_json::from_str(&saved).expect("parse");
+    let err = StreamingScorer::resume(&faithful, state).expect_err("other scoring");
     assert!(err.to_string().contains("another model"), "{err}");
 }

@@ -1203,6 +1203,20 @@ fn check_extra_params(
                 ));
                 continue;
             }
+            "scoring" => {
+                let scoring: sonar_mvad::Scoring = serde_json::from_value(value.clone())
+                    .map_err(|e| {
+                        value_error(
+                            origin,
+                            &key,
+                            format!("{e}; expected {{\"error\": \"faithful\" or \"standardised\", \"recon_gamma\": number ≥ 0, \"smooth_rows\": whole number ≥ 1}}"),
+                        )
+                    })?;
+                scoring
+                    .validate()
+                    .map_err(|e| value_error(origin, &key, e.to_string()))?;
+                continue;
+            }
             _ => {}
         }
         match EXTRA_PARAMS.iter().find(|(known, _)| known == name) {

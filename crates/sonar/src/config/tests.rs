@@ -402,6 +402,39 @@ fn extra_params_warnings_and_merge() {
 }
 
 #[test]
+fn extra_params_scoring_is_checked_and_reaches_the_engine() {
+    let scenario = |scoring: &str| {
+        let sc = ScenarioFile::parse(
+            &format!("name: t\ntraining: {{extra_params: {{scoring: {scoring}}}}}"),
+            Path::new("s.yaml"),
+        )
+        .expect("scenario");
+        resolve(
+            None,
+            Some(&sc),
+            &Environment::default(),
+            &Overrides::default(),
+        )
+    };
+    let s = scenario("{error: standardised, recon_gamma: 1.0, smooth_rows: 10}").expect("valid");
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let params = crate::pipeline::mvad_params(&s).expect("params");
+    assert_eq!(params.scoring.error, sonar_mvad::ErrorKind::Standardised);
+    assert_eq!(params.scoring.smooth_rows, 10);
+    for (bad, says) in [
+        ("{error: zscore}", "unknown variant"),
+        ("{smooth_rows: 0}", "smooth_rows"),
+        ("standardised", "expected"),
+    ] {
+        let e = scenario(bad).expect_err("refused").to_string();
+        assert!(
+            e.contains("extra_params.scoring") && e.contains(says),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn layers_apply_in_order_defaults_config_scenario_env_flags() {
     let cfg = ConfigFile::parse(
         "wazuh: {base_url: 'https://cfg:9200', username: cfg, password: cfgpw}\nfeatures: {bucket_minutes: 10, numeric_fields: [a]}\nmvad: {sliding_window: 100}\n",

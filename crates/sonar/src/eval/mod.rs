@@ -6,10 +6,12 @@
 //! `W` training rows are put in front of the test rows and one window ends at each test row
 //! (our own loop over `MvadModel::window_outputs`; `predict` would drop the first `TW − 1`
 //! rows for its local threshold, which threshold-free metrics do not need). The row score is
-//! the engine's: the mean of the weighted per-variable errors, the score of the window that
-//! ENDS at (forecasts) the row. [`ScoreVariant`]s derive other scores from the same trained
-//! model (VAE reconstruction error blended in, trailing smoothing); scores of other scorers
-//! (the Python reference) can be read from files and are measured by the same code.
+//! the engine's (its `scoring` parameter, faithful by default), the score of the window that
+//! ENDS at (forecasts) the row. [`ScoreVariant`]s re-score the same trained model under other
+//! [`Scoring`]s (standardised errors, VAE reconstruction error blended in, trailing
+//! smoothing), with the engine's own code, so a variant scores exactly what a model trained
+//! with that `scoring` reports; scores of other scorers (the Python reference) can be read
+//! from files and are measured by the same code.
 //!
 //! Entry points: [`run`] (CSV files in, used by `sonar eval`) and [`evaluate`] (series in
 //! memory, used by the quality report example).
@@ -23,7 +25,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use sonar_mvad::preprocess::{self, INFER_CLIP};
-use sonar_mvad::{score, Frame, MvadModel, MvadParams, TrainingSummary};
+use sonar_mvad::score::{ErrorKind, Scoring, Smoother, WindowOutputs};
+use sonar_mvad::{score, Frame, ModelMeta, MvadModel, MvadParams, TrainingSummary};
 
 pub use data::LabelledSeries;
 pub use metrics::Metrics;
@@ -57,19 +60,20 @@ pub struct EvalOptions {
     pub variants: Vec<ScoreVariant>,
 }
 
-/// A score derived from the engine's per-row errors: `forecast + γ · reconstruction`
-/// (MTAD-GAT's blend; the reference computes the VAE reconstruction and discards it), then
-/// a trailing mean over `smooth_rows` rows (trailing, so a live detector could do the same).
-/// `γ = 0, smooth_rows = 1` is the faithful score.
+/// A score of the same trained engine under another [`Scoring`] (the engine's `scoring`
+/// parameter: standardised errors, the VAE reconstruction error blended in, a trailing mean).
+/// The default is the faithful score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScoreVariant {
     /// Method name in reports.
     pub name: String,
-    /// Weight γ of the reconstruction error.
+    /// [`Scoring::recon_gamma`].
     pub recon_gamma: f64,
-    /// Rows of the trailing mean (0 and 1 = no smoothing).
+    /// [`Scoring::smooth_rows`] (0 is taken as 1).
     pub smooth_rows: usize,
+    /// [`Scoring::error`].
+    pub error: ErrorKind,
 }
 
 impl Default for ScoreVariant {
@@ -78,38 +82,38 @@ impl Default for ScoreVariant {
             name: ENGINE.into(),
             recon_gamma: 0.0,
             smooth_rows: 1,
+            error: ErrorKind::Faithful,
         }
     }
 }
 
 impl ScoreVariant {
-    /// This variant's score of every row.
-    pub fn scores(&self, errors: &EngineErrors) -> Vec<f64> {
-        let blended: Vec<f64> = errors
-            .forecast
-            .iter()
-            .zip(&errors.recon)
-            .map(|(f, r)| f + self.recon_gamma * r)
-            .collect();
-        trailing_mean(&blended, self.smooth_rows)
+    /// The engine scoring this variant stands for.
+    pub fn scoring(&self) -> Scoring {
+        Scoring {
+            error: self.error,
+            recon_gamma: self.recon_gamma,
+            smooth_rows: self.smooth_rows.max(1),
+        }
     }
-}
 
-/// Mean of each value and the `rows − 1` before it (fewer at the start).
-pub fn trailing_mean(values: &[f64], rows: usize) -> Vec<f64> {
-    let rows = rows.max(1);
-    let mut sum = 0.0;
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            sum += v;
-            if i >= rows {
-                sum -= values[i - rows];
-            }
-            sum / (i + 1).min(rows) as f64
-        })
-        .collect()
+    /// This variant's score of every test row.
+    pub fn scores(&self, meta: &ModelMeta, outputs: &EngineOutputs) -> Vec<f64> {
+        let scoring = self.scoring();
+        let k = meta.variables.len();
+        let werr = scoring.variable_errors(
+            &outputs.windows,
+            &outputs.observed,
+            &meta.pct_weight,
+            &meta.normalize_base,
+            meta.error_scales.as_ref(),
+        );
+        let mut smoother = Smoother::default();
+        score::row_scores(&werr, k)
+            .into_iter()
+            .map(|s| smoother.push(s, scoring.smooth_rows))
+            .collect()
+    }
 }
 
 impl Default for EvalOptions {
@@ -351,13 +355,16 @@ pub fn evaluate(
             params,
             &mut (),
         )?;
-        let errors = engine_errors(&model, &train, test)?;
-        if errors.forecast.len() != test.rows() {
+        let outputs = engine_outputs(&model, &train, test).map_err(|problem| Error::EvalData {
+            series: name.to_string(),
+            problem,
+        })?;
+        if outputs.observed.len() != test.rows() * k {
             return Err(Error::EvalData {
                 series: name.to_string(),
                 problem: format!(
-                    "{} engine scores for {} test rows",
-                    errors.forecast.len(),
+                    "{} engine outputs for {} test rows",
+                    outputs.observed.len() / k.max(1),
                     test.rows()
                 ),
             });
@@ -367,11 +374,17 @@ pub fn evaluate(
             format!("{} epochs run, best {}", t.epochs_run, t.best_epoch)
         });
         training = summary;
-        let faithful = ScoreVariant::default();
-        for v in std::iter::once(&faithful).chain(&options.variants) {
+        // The engine as configured (the faithful score unless `scoring` says otherwise).
+        let own = ScoreVariant {
+            name: ENGINE.into(),
+            recon_gamma: params.scoring.recon_gamma,
+            smooth_rows: params.scoring.smooth_rows,
+            error: params.scoring.error,
+        };
+        for v in std::iter::once(&own).chain(&options.variants) {
             methods.push(MethodReport::new(
                 &v.name,
-                v.scores(&errors),
+                v.scores(model.meta(), &outputs),
                 labels,
                 options,
                 started,
@@ -414,68 +427,58 @@ fn engine_frame(columns: &[String], values: &[f64]) -> Result<Frame, Error> {
     Ok(Frame::new(index, columns.to_vec(), values.to_vec())?)
 }
 
-/// The engine's per-row errors on the test rows, each the mean over variables of
-/// `pct_weight_j · (exp(min(2|x − y|, 1)) − 1)`: `x` the forecast (the faithful score) or the
-/// VAE reconstruction of the row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EngineErrors {
-    /// Forecast error of every test row: the engine's own score.
-    pub forecast: Vec<f64>,
-    /// Reconstruction error of every test row.
-    pub recon: Vec<f64>,
+/// The engine's outputs for every test row: window `i` forecasts (and reconstructs) test
+/// row `i`, whose values (after filling, in the data's units) are `observed[i]`.
+#[derive(Debug, Clone)]
+pub struct EngineOutputs {
+    /// Network outputs and normalised targets, one window per test row.
+    pub windows: WindowOutputs,
+    /// The test rows, `[rows, k]`, model variable order.
+    pub observed: Vec<f64>,
 }
 
-/// The engine's errors on every test row: the last `W` training rows give the first test
+/// Runs the engine over every test row: the last `W` training rows give the first test
 /// row's window its context, so test row `i` is the target of the window over rows
-/// `i − W .. i` (training rows where `i < W`).
-pub fn engine_errors(
+/// `i − W .. i` (training rows where `i < W`). An error is the problem, without the
+/// series' name.
+pub fn engine_outputs(
     model: &MvadModel,
     train: &LabelledSeries,
     test: &LabelledSeries,
-) -> Result<EngineErrors, Error> {
+) -> Result<EngineOutputs, String> {
     let meta = model.meta();
     let w = meta.windows().input;
     let context = train.tail(w);
     if context.rows() < w {
-        return Err(Error::EvalData {
-            series: String::new(),
-            problem: format!(
-                "{} training rows cannot give the W = {w} rows of context",
-                context.rows()
-            ),
-        });
+        return Err(format!(
+            "{} training rows cannot give the W = {w} rows of context",
+            context.rows()
+        ));
     }
     let mut values = context.values.clone();
     values.extend_from_slice(&test.values);
-    let frame = engine_frame(&test.columns, &values)?;
-    let prepared = preprocess::prepare(&frame, meta.fill()?);
+    let frame = engine_frame(&test.columns, &values).map_err(|e| e.to_string())?;
+    let prepared = preprocess::prepare(&frame, meta.fill().map_err(|e| e.to_string())?);
     if prepared.names != meta.variables {
-        return Err(Error::EvalData {
-            series: String::new(),
-            problem: format!(
-                "model variables {:?} differ from the data's {:?}",
-                meta.variables, prepared.names
-            ),
-        });
+        return Err(format!(
+            "model variables {:?} differ from the data's {:?}",
+            meta.variables, prepared.names
+        ));
     }
     let series = meta
         .normalize_base
         .apply(&prepared.values, -INFER_CLIP, INFER_CLIP);
-    let ends = preprocess::window_ends(prepared.n(), w, 1);
-    let out = model.window_outputs(&series, &ends);
-    if out.x_recon.len() != out.x_pred.len() {
-        return Err(Error::EvalData {
-            series: String::new(),
-            problem: "the engine returned no VAE reconstructions".into(),
-        });
-    }
     let k = prepared.k();
-    let errors =
-        |x: &[f32]| score::row_scores(&score::weighted_errors(x, &out.target, &meta.pct_weight), k);
-    Ok(EngineErrors {
-        forecast: errors(&out.x_pred),
-        recon: errors(&out.x_recon),
-    })
+    let ends = preprocess::window_ends(prepared.n(), w, 1);
+    let windows = model.window_outputs(&series, &ends);
+    if windows.x_recon.len() != windows.x_pred.len() {
+        return Err("the engine returned no VAE reconstructions".into());
+    }
+    let observed = ends
+        .iter()
+        .flat_map(|&e| prepared.values[e * k..(e + 1) * k].iter().copied())
+        .collect();
+    Ok(EngineOutputs { windows, observed })
 }
 
 #[cfg(test)]
@@ -559,41 +562,81 @@ mod tests {
             &mut (),
         )
         .expect("fits");
-        let errors = engine_errors(&model, &train, &test).expect("scores");
-        assert_eq!(errors.forecast.len(), test.rows());
-        assert_eq!(errors.recon.len(), test.rows());
-        let w = &model.meta().pct_weight;
+        let outputs = engine_outputs(&model, &train, &test).expect("outputs");
+        let meta = model.meta();
+        let variant = |recon_gamma, error| ScoreVariant {
+            recon_gamma,
+            error,
+            ..ScoreVariant::default()
+        };
+        let w = &meta.pct_weight;
         let top = (1f64.exp() - 1.0) * w.iter().sum::<f64>() / w.len() as f64;
-        for e in [&errors.forecast, &errors.recon] {
+        for (gamma, top) in [(0.0, top), (1.0, 2.0 * top)] {
+            let e = variant(gamma, ErrorKind::Faithful).scores(meta, &outputs);
+            assert_eq!(e.len(), test.rows());
             let first_max = e.iter().position(|&s| (s - top).abs() < 1e-9);
             assert_eq!(first_max, Some(spike), "{:?}", &e[spike - 2..spike + 3]);
+        }
+        // Unbounded: the spike row is the largest standardised error by far.
+        for gamma in [0.0, 1.0] {
+            let e = variant(gamma, ErrorKind::Standardised).scores(meta, &outputs);
+            assert_eq!(e.len(), test.rows());
+            let top = e.iter().copied().fold(f64::MIN, f64::max);
+            assert_eq!(e.iter().position(|&s| s == top), Some(spike));
+            let others = e.iter().enumerate().filter(|&(i, _)| i != spike);
+            let next = others.map(|(_, &s)| s).fold(f64::MIN, f64::max);
+            assert!(top > 100.0 * next, "{top} vs {next}");
         }
     }
 
     #[test]
-    fn score_variants_blend_and_smooth_the_errors() {
-        let errors = EngineErrors {
-            forecast: vec![1.0, 2.0, 3.0, 4.0],
-            recon: vec![10.0, 0.0, 10.0, 0.0],
-        };
-        assert_eq!(ScoreVariant::default().scores(&errors), errors.forecast);
-        let blend = ScoreVariant {
-            name: "b".into(),
-            recon_gamma: 0.5,
-            smooth_rows: 1,
-        };
-        assert_eq!(blend.scores(&errors), [6.0, 2.0, 8.0, 4.0]);
-        let smooth = ScoreVariant {
-            smooth_rows: 2,
-            ..blend
-        };
-        assert_eq!(smooth.scores(&errors), [6.0, 4.0, 5.0, 6.0]);
-        assert_eq!(trailing_mean(&[3.0, 6.0, 9.0], 3), [3.0, 4.5, 6.0]);
-        assert_eq!(trailing_mean(&[3.0, 6.0], 0), [3.0, 6.0]);
+    fn a_variant_scores_what_the_engine_scores_with_that_scoring() {
+        // The same rows through the engine's own predict, with the model switched to each
+        // scoring, give the variant's scores for every row predict reports.
+        let train = series(300, 0, &[]);
+        let test = series(120, 300, &[(40, 45)]);
+        let mut model = sonar_mvad::fit(
+            &engine_frame(&train.columns, &train.values).expect("frame"),
+            &tiny_params(),
+            &mut (),
+        )
+        .expect("fits");
+        let outputs = engine_outputs(&model, &train, &test).expect("outputs");
+        let w = model.meta().input_size;
+        let mut values = train.tail(w).values;
+        values.extend_from_slice(&test.values);
+        let frame = engine_frame(&test.columns, &values).expect("frame");
+        for (error, recon_gamma, smooth_rows) in [
+            (ErrorKind::Faithful, 0.0, 1),
+            (ErrorKind::Faithful, 0.5, 4),
+            (ErrorKind::Standardised, 0.0, 1),
+            (ErrorKind::Standardised, 1.0, 10),
+        ] {
+            let variant = ScoreVariant {
+                name: "v".into(),
+                recon_gamma,
+                smooth_rows,
+                error,
+            };
+            let expected = variant.scores(model.meta(), &outputs);
+            model.meta_mut().params.as_mut().expect("ours").scoring = variant.scoring();
+            let rows = model.predict(&frame, Default::default()).expect("predicts");
+            let got: Vec<f64> = rows.iter().map(|r| r.score).collect();
+            assert_eq!(got, expected[test.rows() - got.len()..], "{variant:?}");
+        }
+    }
+
+    #[test]
+    fn score_variants_parse() {
         let options: EvalOptions =
             serde_json::from_str(r#"{"variants": [{"name": "x", "smooth_rows": 3}]}"#)
                 .expect("parses");
         assert_eq!(options.variants[0].recon_gamma, 0.0);
+        assert_eq!(options.variants[0].error, ErrorKind::Faithful);
+        let options: EvalOptions =
+            serde_json::from_str(r#"{"variants": [{"name": "x", "error": "standardised"}]}"#)
+                .expect("parses");
+        assert_eq!(options.variants[0].error, ErrorKind::Standardised);
         assert_eq!(options.seed, EvalOptions::default().seed);
         assert!(serde_json::from_str::<EvalOptions>(r#"{"epochs": 3}"#).is_err());
     }
