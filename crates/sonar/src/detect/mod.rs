@@ -2,7 +2,8 @@
 //! decisions a scenario asked for.
 //!
 //! Three steps, each a small pure function so tests can feed them tables:
-//! 1. [`Calibration`] maps the engine's raw MVAD score (about `[0, e − 1]`, meaningful only
+//! 1. [`Calibration`] maps the engine's raw MVAD score (about `[0, e − 1]` with the default
+//!    scoring, unbounded with standardised errors; meaningful only
 //!    relative to the model's own training scores) to `anomaly_score` in `[0, 1]`, anchored on
 //!    the training-score quantiles stored with the model: 0.25 at the training median, 0.5 at
 //!    the training 95th percentile, approaching 1 beyond it.
@@ -75,13 +76,7 @@ impl Calibration {
     /// exported from the reference library) the model threshold stands in for the median and
     /// the largest training score for the tail anchor.
     pub fn from_meta(meta: &ModelMeta) -> Self {
-        let at = |level: f64| {
-            meta.train_score_quantiles.as_ref().and_then(|q| {
-                q.iter()
-                    .find(|(l, _)| (l - level).abs() < 1e-9)
-                    .map(|(_, s)| *s)
-            })
-        };
+        let at = |level: f64| meta.train_quantile(level);
         match (at(0.5), at(TAIL_QUANTILE)) {
             (Some(median), Some(tail)) => {
                 let max = at(1.0).or(meta.train_score_max).unwrap_or(tail);

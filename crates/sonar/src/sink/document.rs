@@ -69,9 +69,10 @@ pub struct ScoredBucket {
     pub anomaly_score: f64,
     /// The detector's final decision (threshold and `min_consecutive` applied).
     pub is_anomaly: bool,
-    /// The engine's raw MVAD score (range about `[0, e − 1]`).
+    /// The engine's raw MVAD score (range about `[0, e − 1]` with the default scoring;
+    /// unbounded with standardised errors).
     pub mvad_score: f64,
-    /// The engine's severity (`score / (e − 1)` for anomalies, else 0).
+    /// The engine's severity for anomalies, else 0 (`sonar_mvad::RowResult::severity`).
     pub mvad_severity: f64,
     /// Per-variable contributions; any order (the builder sorts them, largest first).
     pub contributions: Vec<Contribution>,
