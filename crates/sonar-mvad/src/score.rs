@@ -257,6 +257,18 @@ impl Scoring {
     }
 }
 
+impl Scoring {
+    /// Row scores of consecutive windows from their per-variable errors `[M, k]`: the mean
+    /// of each row, then the trailing mean over `smooth_rows` (the first rows average fewer).
+    pub fn row_scores(&self, werr: &[f64], k: usize) -> Vec<f64> {
+        let mut smoother = Smoother::default();
+        row_scores(werr, k)
+            .into_iter()
+            .map(|s| smoother.push(s, self.smooth_rows))
+            .collect()
+    }
+}
+
 /// Smallest error scale, as a share of the variable's training range.
 const SCALE_FLOOR: f64 = 1e-3;
 
@@ -555,12 +567,12 @@ pub fn interpret(
 ) -> Vec<RowResult> {
     let k = ctx.names.len();
     let werr = ctx.variable_errors(out, observed);
+    let scores = ctx.scoring.row_scores(&werr, k);
     let mut state = ThresholdState::new(ctx.threshold_window, k, ctx.rule);
-    let mut smoother = Smoother::default();
     let mut rows = Vec::new();
     for (m, label) in labels.iter().enumerate() {
         let row_err = &werr[m * k..(m + 1) * k];
-        let score = smoother.push(row_scores(row_err, k)[0], ctx.scoring.smooth_rows);
+        let score = scores[m];
         if let Some(j) = state.push(score, &out.feat_attn[m * k * k..(m + 1) * k * k]) {
             let span = m * k..(m + 1) * k;
             rows.push(judge_row(

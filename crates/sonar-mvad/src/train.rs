@@ -215,11 +215,7 @@ pub fn fit(
         params
             .scoring
             .variable_errors(&out, &observed, &pct_weight, &norm, Some(&error_scales));
-    let mut smoother = score::Smoother::default();
-    let scores: Vec<f64> = score::row_scores(&werr, k)
-        .into_iter()
-        .map(|s| smoother.push(s, params.scoring.smooth_rows))
-        .collect();
+    let scores = params.scoring.row_scores(&werr, k);
     let threshold =
         score::quantile_threshold(&scores, params.level).expect("training windows exist");
     let meta = ModelMeta {

@@ -25,8 +25,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use sonar_mvad::preprocess::{self, INFER_CLIP};
-use sonar_mvad::score::{ErrorKind, Scoring, Smoother, WindowOutputs};
-use sonar_mvad::{score, Frame, ModelMeta, MvadModel, MvadParams, TrainingSummary};
+use sonar_mvad::score::{ErrorKind, Scoring, WindowOutputs};
+use sonar_mvad::{Frame, ModelMeta, MvadModel, MvadParams, TrainingSummary};
 
 pub use data::LabelledSeries;
 pub use metrics::Metrics;
@@ -108,11 +108,7 @@ impl ScoreVariant {
             &meta.normalize_base,
             meta.error_scales.as_ref(),
         );
-        let mut smoother = Smoother::default();
-        score::row_scores(&werr, k)
-            .into_iter()
-            .map(|s| smoother.push(s, scoring.smooth_rows))
-            .collect()
+        scoring.row_scores(&werr, k)
     }
 }
 
