@@ -394,10 +394,7 @@ impl MvadModel {
         let out = self.window_outputs(&series, &ends);
         // Row labels come from the frame as passed, as in the reference.
         let labels: Vec<String> = ends.iter().map(|&e| frame.index()[e].clone()).collect();
-        let observed: Vec<f64> = ends
-            .iter()
-            .flat_map(|&e| prepared.values[e * k..(e + 1) * k].iter().copied())
-            .collect();
+        let observed = preprocess::rows_at(&prepared.values, k, &ends);
         let expected: Vec<f64> = out
             .x_pred
             .iter()

@@ -195,6 +195,14 @@ impl Normalizer {
     }
 }
 
+/// Rows `ends` of `n × k` row-major values, concatenated: the targets, in the data's units,
+/// of the windows ending there.
+pub fn rows_at(values: &[f64], k: usize, ends: &[usize]) -> Vec<f64> {
+    ends.iter()
+        .flat_map(|&e| values[e * k..(e + 1) * k].iter().copied())
+        .collect()
+}
+
 /// End rows (the forecast targets) of the windows over `n` rows: `W, W+stride, …`, keeping
 /// `⌊(n − W) / stride⌋` of them, as the reference's dataset does.
 pub fn window_ends(n: usize, w: usize, stride: usize) -> Vec<usize> {

@@ -214,7 +214,8 @@ impl Scoring {
 
     /// Per-variable errors `[M, k]` of windows `out` whose targets, in the data's units, are
     /// `observed` (`[M, k]`): what a row's score averages and its contributions share.
-    /// `scales` must be given for standardised errors.
+    /// Standardised errors need `scales` (a model's metadata check guarantees them); without
+    /// them the faithful errors are returned.
     pub fn variable_errors(
         &self,
         out: &WindowOutputs,

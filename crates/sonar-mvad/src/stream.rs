@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{MvadError, Result};
 use crate::frame::Frame;
 use crate::model::MvadModel;
-use crate::preprocess::INFER_CLIP;
+use crate::preprocess::{self, INFER_CLIP};
 use crate::score::{self, RowResult, Smoother, ThresholdRule, ThresholdState};
 
 /// Everything a streaming scorer remembers between rows; serialisable so that a realtime
@@ -70,7 +70,9 @@ fn fingerprint(model: &MvadModel) -> String {
     // fingerprints they had before scoring was switchable).
     let scoring = m.scoring();
     if !scoring.is_faithful() {
-        eat(format!("{scoring:?}").as_bytes());
+        eat(&[scoring.error as u8]);
+        eat(&scoring.recon_gamma.to_le_bytes());
+        eat(&(scoring.smooth_rows as u64).to_le_bytes());
         if let Some(s) = &m.error_scales {
             s.forecast
                 .iter()
@@ -167,10 +169,7 @@ impl<'m> StreamingScorer<'m> {
         let series = meta.normalize_base.apply(&all, -INFER_CLIP, INFER_CLIP);
         let ends: Vec<usize> = (held.max(w)..held + new_rows.len()).collect();
         let out = self.model.window_outputs(&series, &ends);
-        let observed: Vec<f64> = ends
-            .iter()
-            .flat_map(|&e| all[e * k..(e + 1) * k].iter().copied())
-            .collect();
+        let observed = preprocess::rows_at(&all, k, &ends);
         let ctx = meta.scoring_context(self.state.threshold_rule());
         let werr = ctx.variable_errors(&out, &observed);
         let mut results = Vec::new();

@@ -207,10 +207,7 @@ pub fn fit(
     let ends = preprocess::window_ends(train_len, w, 1);
     let out = window_outputs(&eval, &series, k, w, &ends);
     let error_scales = held_out_error_scales(&eval, &prepared.values, &norm, train_len, w);
-    let observed: Vec<f64> = ends
-        .iter()
-        .flat_map(|&e| prepared.values[e * k..(e + 1) * k].iter().copied())
-        .collect();
+    let observed = preprocess::rows_at(&prepared.values, k, &ends);
     let werr =
         params
             .scoring
@@ -436,10 +433,7 @@ fn held_out_error_scales(
     let ends: Vec<usize> = (first..n).step_by(step).collect();
     let series = norm.apply(values, -INFER_CLIP, INFER_CLIP);
     let out = window_outputs(net, &series, k, w, &ends);
-    let observed: Vec<f64> = ends
-        .iter()
-        .flat_map(|&e| values[e * k..(e + 1) * k].iter().copied())
-        .collect();
+    let observed = preprocess::rows_at(values, k, &ends);
     score::ErrorScales::measure(&out, &observed, norm)
 }
 

@@ -29,6 +29,11 @@ fn rows(f: &Frame, start: usize, end: usize) -> Frame {
     .expect("slice")
 }
 
+/// A scorer state through JSON and back, as a restarted process reads it.
+fn reloaded(state: &ScorerState) -> ScorerState {
+    serde_json::from_str(&serde_json::to_string(state).expect("serialise")).expect("parse")
+}
+
 fn assert_same(batch: &[RowResult], streamed: &[RowResult]) {
     assert_eq!(batch.len(), streamed.len());
     for (a, b) in batch.iter().zip(streamed) {
@@ -99,9 +104,8 @@ fn state_round_trips_and_resumes() {
     let mut streamed = first
         .push_frame(&rows(&frame, 0, 150), false)
         .expect("push");
-    let saved = serde_json::to_string(first.state()).expect("serialise");
-    let state: ScorerState = serde_json::from_str(&saved).expect("parse");
-    let mut resumed = StreamingScorer::resume(&model, state).expect("resume");
+    let saved = reloaded(first.state());
+    let mut resumed = StreamingScorer::resume(&model, saved.clone()).expect("resume");
     streamed.extend(
         resumed
             .push_frame(&rows(&frame, 150, frame.n_rows()), false)
@@ -120,8 +124,7 @@ fn state_round_trips_and_resumes() {
 
     // A state from another model is refused.
     let (other, _) = golden("sines3", "predict.csv");
-    let state: ScorerState = serde_json::from_str(&saved).expect("parse");
-    let err = StreamingScorer::resume(&other, state).expect_err("other model");
+    let err = StreamingScorer::resume(&other, saved).expect_err("other model");
     assert!(err.to_string().contains("another model"), "{err}");
 }
 
@@ -164,9 +167,8 @@ fn streaming_equals_batch_with_improved_scoring_across_a_restart() {
         );
     }
     // The smoother's recent scores travel with the saved state.
-    let saved = serde_json::to_string(first.state()).expect("serialise");
-    let state: ScorerState = serde_json::from_str(&saved).expect("parse");
-    let mut resumed = StreamingScorer::resume(&model, state).expect("resume");
+    let saved = reloaded(first.state());
+    let mut resumed = StreamingScorer::resume(&model, saved.clone()).expect("resume");
     streamed.extend(
         resumed
             .push_frame(&rows(&frame, 260, frame.n_rows()), false)
@@ -176,7 +178,6 @@ fn streaming_equals_batch_with_improved_scoring_across_a_restart() {
 
     // A state of the same weights scored the reference's way is refused.
     let (faithful, _) = golden("alerts10", "predict.csv");
-    let state: ScorerState = serde_json::from_str(&saved).expect("parse");
-    let err = StreamingScorer::resume(&faithful, state).expect_err("other scoring");
+    let err = StreamingScorer::resume(&faithful, saved).expect_err("other scoring");
     assert!(err.to_string().contains("another model"), "{err}");
 }

@@ -1204,16 +1204,9 @@ fn check_extra_params(
                 continue;
             }
             "scoring" => {
-                let scoring: sonar_mvad::Scoring = serde_json::from_value(value.clone())
-                    .map_err(|e| {
-                        value_error(
-                            origin,
-                            &key,
-                            format!("{e}; expected {{\"error\": \"faithful\" or \"standardised\", \"recon_gamma\": number ≥ 0, \"smooth_rows\": whole number ≥ 1}}"),
-                        )
-                    })?;
-                scoring
-                    .validate()
+                // The engine's own parsing and checks, reported against this file and key.
+                sonar_mvad::MvadParams::default()
+                    .apply_json(&serde_json::json!({ "scoring": value }))
                     .map_err(|e| value_error(origin, &key, e.to_string()))?;
                 continue;
             }

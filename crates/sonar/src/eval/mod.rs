@@ -470,10 +470,7 @@ pub fn engine_outputs(
     if windows.x_recon.len() != windows.x_pred.len() {
         return Err("the engine returned no VAE reconstructions".into());
     }
-    let observed = ends
-        .iter()
-        .flat_map(|&e| prepared.values[e * k..(e + 1) * k].iter().copied())
-        .collect();
+    let observed = preprocess::rows_at(&prepared.values, k, &ends);
     Ok(EngineOutputs { windows, observed })
 }
 
