@@ -4,6 +4,7 @@
 //! It knows nothing of alerts, HTTP or YAML: it takes a numeric [`Frame`] (row labels and
 //! named columns) plus [`MvadParams`], and returns per-row results.
 
+pub mod calibrate;
 mod device;
 mod error;
 mod frame;
@@ -14,6 +15,7 @@ mod params;
 pub mod preprocess;
 pub mod weights;
 
+pub use calibrate::ScoreCalibration;
 pub use device::compute_device;
 pub use error::{MvadError, Result};
 pub use frame::Frame;

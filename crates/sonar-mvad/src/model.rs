@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::calibrate::ScoreCalibration;
 use crate::error::{MvadError, Result};
 use crate::frame::Frame;
 use crate::native::NativeNet;
@@ -90,6 +91,11 @@ pub struct ModelMeta {
     /// rows (ours only; what standardised scoring divides by).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_scales: Option<ErrorScales>,
+    /// What a score means: the rarity map fitted on held-out rows (ours only; models trained
+    /// before it existed build one from their training-score quantiles, see
+    /// [`ModelMeta::calibration`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<ScoreCalibration>,
     /// Caller-owned description of the columns (SONAR stores its feature schema here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<serde_json::Value>,
@@ -131,7 +137,47 @@ impl ModelMeta {
     /// How this model scores rows: the `scoring` it was trained with (the reference's score
     /// for models exported from the reference library).
     pub fn scoring(&self) -> Scoring {
-        self.params.as_ref().map(|p| p.scoring).unwrap_or_default()
+        self.params
+            .as_ref()
+            .map_or_else(Scoring::faithful, |p| p.scoring)
+    }
+
+    /// The map from this model's raw scores to their rarity under normal data: the stored
+    /// held-out calibration; for models trained before it was stored, one built from the
+    /// training-score quantiles (0.5 … 0.95, the body below the median interpolated from the
+    /// smallest training score); for reference exports, which store neither, an exponential
+    /// tail from the model threshold (the 80th percentile of the training scores) that puts
+    /// the largest training score at a tail probability of 1/1000.
+    pub fn calibration(&self) -> ScoreCalibration {
+        if let Some(c) = &self.calibration {
+            return c.clone();
+        }
+        let q = |level: f64| self.train_quantile(level);
+        if let (Some(q50), Some(q80), Some(q90), Some(q95)) = (q(0.5), q(0.8), q(0.9), q(0.95)) {
+            let min = self.train_score_min.unwrap_or(0.0).min(q50);
+            let body = |level: f64| {
+                Some(if level <= 0.5 {
+                    min + (q50 - min) * level / 0.5
+                } else {
+                    q50 + (q80 - q50) * (level - 0.5) / 0.3
+                })
+            };
+            if let Some(c) = ScoreCalibration::from_quantiles(body, q90, q95, 0) {
+                return c;
+            }
+        }
+        let u = self.threshold.max(0.0);
+        let max = self.train_score_max.unwrap_or(u * 2.0).max(u);
+        // Exponential tail: P(S ≥ max) = 0.2 · e^{−(max − u)/σ} = 1e-3.
+        let sigma = ((max - u) / (crate::calibrate::TAIL_SHARE / 1e-3).ln()).max(1e-9);
+        let body: Vec<f64> = (0..=16).map(|i| u * i as f64 / 16.0).collect();
+        ScoreCalibration {
+            body,
+            sigma,
+            xi: 0.0,
+            rows: 0,
+            excluded: 0,
+        }
     }
 
     /// The training-score quantile at `level`, if stored.
@@ -212,6 +258,9 @@ impl ModelMeta {
             return Err(bad("non-finite normalisation, weight or threshold".into()));
         }
         self.fill().map_err(|e| bad(e.to_string()))?;
+        if let Some(c) = &self.calibration {
+            c.check().map_err(bad)?;
+        }
         let scoring = self.scoring();
         scoring.validate().map_err(|e| bad(e.to_string()))?;
         if scoring.error == ErrorKind::Standardised {

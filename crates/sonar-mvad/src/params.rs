@@ -142,8 +142,9 @@ pub struct MvadParams {
     pub device: String,
     /// Switchable training behaviours.
     pub rules: TrainingRules,
-    /// How rows are scored (the reference's score by default).
-    #[serde(default)]
+    /// How rows are scored (the improved score by default). Parameters saved before scoring
+    /// was switchable had the reference's score, so a missing key reads as faithful.
+    #[serde(default = "Scoring::faithful")]
     pub scoring: Scoring,
 }
 
@@ -173,10 +174,11 @@ impl Default for MvadParams {
 pub const MIN_SLIDING_WINDOW: usize = 14;
 
 impl MvadParams {
-    /// The reference's defaults and rules (for conformance runs).
+    /// The reference's defaults, rules and score (for conformance runs).
     pub fn reference() -> Self {
         Self {
             rules: TrainingRules::reference(),
+            scoring: Scoring::faithful(),
             ..Self::default()
         }
     }
@@ -325,7 +327,8 @@ impl MvadParams {
                         MvadError::InvalidParam {
                             name: "scoring",
                             problem: format!(
-                                "{e} (keys: error = \"faithful\" or \"standardised\", recon_gamma, smooth_rows)"
+                                "{e} (a preset: {}; or a map with keys error = \"faithful\" or \"standardised\", recon_gamma, smooth_rows)",
+                                crate::score::SCORING_PRESETS
                             ),
                         }
                     })?
@@ -400,12 +403,36 @@ mod tests {
             .expect("valid scoring");
         assert_eq!(p.scoring.error, crate::score::ErrorKind::Standardised);
         assert_eq!((p.scoring.recon_gamma, p.scoring.smooth_rows), (1.0, 10));
-        assert!(MvadParams::default().scoring.is_faithful());
+        assert_eq!(MvadParams::default().scoring, Scoring::default());
+        assert!(MvadParams::reference().scoring.is_faithful());
+        for (preset, faithful) in [
+            ("faithful", true),
+            ("reference", true),
+            ("improved", false),
+            ("default", false),
+        ] {
+            let p = MvadParams::default()
+                .apply_json(&serde_json::json!({ "scoring": preset }))
+                .expect("preset");
+            assert_eq!(p.scoring.is_faithful(), faithful, "{preset}");
+        }
+        // A partial map takes the other fields from the default.
+        let p = MvadParams::default()
+            .apply_json(&serde_json::json!({"scoring": {"smooth_rows": 3}}))
+            .expect("partial");
+        assert_eq!(
+            p.scoring,
+            Scoring {
+                smooth_rows: 3,
+                ..Scoring::default()
+            }
+        );
         for (bad, says) in [
             (serde_json::json!({"error": "zscore"}), "unknown variant"),
             (serde_json::json!({"smoth_rows": 3}), "unknown field"),
             (serde_json::json!({"smooth_rows": 0}), "smooth_rows"),
             (serde_json::json!({"recon_gamma": -1.0}), "recon_gamma"),
+            (serde_json::json!("precise"), "unknown scoring preset"),
         ] {
             let e = MvadParams::default()
                 .apply_json(&serde_json::json!({ "scoring": bad }))

@@ -4,7 +4,7 @@
 //!
 //! [`Scoring`] switches on measured improvements (docs/quality.md): standardised
 //! per-variable errors, the VAE reconstruction error blended in, and a trailing mean of the
-//! row scores. Its default is the reference's score.
+//! row scores. Its default is the improved score; [`Scoring::faithful`] is the reference's.
 
 use std::collections::VecDeque;
 
@@ -68,8 +68,8 @@ pub struct RowResult {
     pub index: String,
     /// The reference's decision.
     pub is_anomaly: bool,
-    /// The row's score: with the default [`Scoring`] the weighted mean forecast error, in
-    /// `[0, e − 1]`.
+    /// The row's score: with [`Scoring::faithful`] the weighted mean forecast error, in
+    /// `[0, e − 1]`; with the default scoring the (smoothed) mean standardised error.
     pub score: f64,
     /// When anomalous, `score / (e − 1)` (faithful errors, at most 1) or
     /// `score / (score + θ)` (standardised errors: 0.5 at the model threshold θ); else 0.
@@ -164,10 +164,13 @@ pub enum ErrorKind {
     Standardised,
 }
 
-/// How forecasts become a row's score: the `scoring` parameter. The default is the
-/// reference's score; every other setting is an improvement measured in docs/quality.md.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// How forecasts become a row's score: the `scoring` parameter. The default is the best
+/// measured (docs/quality.md): standardised errors, half the VAE reconstruction error blended
+/// in, a 10-row trailing mean. [`Scoring::faithful`] is the reference's score, bit for bit.
+///
+/// In a file it is a preset name (`faithful` or its alias `reference`, `improved` or its
+/// alias `default`) or a map of the fields below, missing ones taken from the default.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Scoring {
     /// How each variable's error is measured.
     pub error: ErrorKind,
@@ -182,17 +185,93 @@ pub struct Scoring {
 impl Default for Scoring {
     fn default() -> Self {
         Self {
+            error: ErrorKind::Standardised,
+            recon_gamma: 0.5,
+            smooth_rows: 10,
+        }
+    }
+}
+
+/// The map form of [`Scoring`] in files: every field optional, unknown ones refused.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ScoringFields {
+    error: ErrorKind,
+    recon_gamma: f64,
+    smooth_rows: usize,
+}
+
+impl Default for ScoringFields {
+    fn default() -> Self {
+        let d = Scoring::default();
+        Self {
+            error: d.error,
+            recon_gamma: d.recon_gamma,
+            smooth_rows: d.smooth_rows,
+        }
+    }
+}
+
+/// Preset names of [`Scoring`] in files.
+pub const SCORING_PRESETS: &str = "faithful (alias reference) or improved (alias default)";
+
+impl<'de> Deserialize<'de> for Scoring {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Scoring;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(
+                    f,
+                    "a preset name ({SCORING_PRESETS}) or a map of scoring fields"
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> std::result::Result<Scoring, E> {
+                Scoring::preset(name).ok_or_else(|| {
+                    E::custom(format!(
+                        "unknown scoring preset `{name}`, expected {SCORING_PRESETS}"
+                    ))
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Scoring, A::Error> {
+                let f =
+                    ScoringFields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Scoring {
+                    error: f.error,
+                    recon_gamma: f.recon_gamma,
+                    smooth_rows: f.smooth_rows,
+                })
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+impl Scoring {
+    /// The reference library's score (mvad_reference.md §5), what the golden fixtures hold.
+    pub fn faithful() -> Self {
+        Self {
             error: ErrorKind::Faithful,
             recon_gamma: 0.0,
             smooth_rows: 1,
         }
     }
-}
 
-impl Scoring {
+    /// A preset by name (see [`SCORING_PRESETS`]).
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "faithful" | "reference" => Some(Self::faithful()),
+            "improved" | "default" => Some(Self::default()),
+            _ => None,
+        }
+    }
+
     /// The reference's score?
     pub fn is_faithful(&self) -> bool {
-        *self == Self::default()
+        *self == Self::faithful()
     }
 
     /// Checks the values; the error names the field.
@@ -292,8 +371,20 @@ impl ErrorScales {
     /// training gets 1, so one unit of change counts as one standard error. With no windows
     /// every scale is its floor.
     pub fn measure(out: &WindowOutputs, observed: &[f64], norm: &Normalizer) -> Self {
+        let all = vec![true; observed.len() / norm.k().max(1)];
+        Self::measure_kept(out, observed, norm, &all)
+    }
+
+    /// [`ErrorScales::measure`] over the windows `m` with `keep[m]` only.
+    pub fn measure_kept(
+        out: &WindowOutputs,
+        observed: &[f64],
+        norm: &Normalizer,
+        keep: &[bool],
+    ) -> Self {
         let k = norm.k();
-        let windows = observed.len() / k.max(1);
+        let total = observed.len() / k.max(1);
+        let windows = (0..total).filter(|&m| keep.get(m) == Some(&true)).count();
         let rms = |x: &[f32]| -> Vec<f64> {
             (0..k)
                 .map(|j| {
@@ -301,7 +392,8 @@ impl ErrorScales {
                     if range.is_nan() || range <= 0.0 {
                         return 1.0;
                     }
-                    let sum: f64 = (0..windows.min(x.len() / k.max(1)))
+                    let sum: f64 = (0..total.min(x.len() / k.max(1)))
+                        .filter(|&m| keep.get(m) == Some(&true))
                         .map(|m| {
                             let i = m * k + j;
                             (norm.denormalize(j, x[i] as f64) - observed[i]).powi(2)
@@ -659,7 +751,7 @@ mod tests {
             assert!((a - b).abs() < 1e-6, "{e:?}");
         }
         // Faithful errors ignore the scales and keep the reference's formula.
-        let faithful = Scoring::default();
+        let faithful = Scoring::faithful();
         let target: Vec<f32> = norm.apply(&observed, -1000.0, 1000.0).into_iter().collect();
         let out = WindowOutputs { target, ..out };
         let e = faithful.variable_errors(&out, &observed, &[1.0, 0.5, 1.0], &norm, Some(&s));

@@ -11,6 +11,7 @@ use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::calibrate::ScoreCalibration;
 use crate::error::{MvadError, Result};
 use crate::frame::Frame;
 use crate::model::{window_outputs, ModelMeta, MvadModel, TrainingSummary};
@@ -206,7 +207,15 @@ pub fn fit(
     let series = norm.apply(&prepared.values[..train_len * k], -INFER_CLIP, INFER_CLIP);
     let ends = preprocess::window_ends(train_len, w, 1);
     let out = window_outputs(&eval, &series, k, w, &ends);
-    let error_scales = held_out_error_scales(&eval, &prepared.values, &norm, train_len, w);
+    let held_out = HeldOut::measure(
+        &eval,
+        &prepared.values,
+        &norm,
+        (train_len, w),
+        &params.scoring,
+        &pct_weight,
+    );
+    let error_scales = held_out.scales;
     let observed = preprocess::rows_at(&prepared.values, k, &ends);
     let werr =
         params
@@ -259,6 +268,7 @@ pub fn fit(
             val_loss: val_losses,
         }),
         error_scales: Some(error_scales),
+        calibration: held_out.calibration,
         schema: None,
     };
     debug_assert!(BATCH_NORMS.len() == weights.batches_tracked.len());
@@ -412,29 +422,105 @@ impl Trainer {
     }
 }
 
-/// Held-out windows the error scales are measured on, at most (evenly spaced).
-const SCALE_WINDOWS: usize = 2048;
+/// Held-out windows scored for the error scales and the calibration, at most (the most
+/// recent ones, contiguous, so the trailing mean of the scores sees its neighbours).
+const CALIBRATION_WINDOWS: usize = 8192;
+/// A held-out window whose raw score is rarer than this under a first calibration is taken
+/// for contamination (an incident inside the training window) and left out of the second.
+const CONTAMINATION_P: f64 = 1e-3;
+/// At most this share of the held-out windows is left out as contaminated: the tail fit
+/// reads quantiles up to the 95th, so more could not be told from a heavy normal tail.
+const MAX_CONTAMINATION: f64 = 0.05;
 
-/// [`score::ErrorScales`] of the trained network on the rows after the training split
-/// (validation and the rest: never trained on), each window with its full context; when
-/// there are none (`train_ratio` 1), on the training rows.
-fn held_out_error_scales(
-    net: &NativeNet,
-    values: &[f64],
-    norm: &Normalizer,
-    train_len: usize,
-    w: usize,
-) -> score::ErrorScales {
-    let k = norm.k();
-    let n = values.len() / k.max(1);
-    let first = if n > train_len.max(w) { train_len } else { 0 };
-    let first = first.max(w);
-    let step = n.saturating_sub(first).div_ceil(SCALE_WINDOWS).max(1);
-    let ends: Vec<usize> = (first..n).step_by(step).collect();
-    let series = norm.apply(values, -INFER_CLIP, INFER_CLIP);
-    let out = window_outputs(net, &series, k, w, &ends);
-    let observed = preprocess::rows_at(values, k, &ends);
-    score::ErrorScales::measure(&out, &observed, norm)
+/// What the rows after the training split (validation and the rest: never trained on)
+/// say about the trained network: the error scales standardised scoring divides by, and the
+/// calibration of the scores (docs/mvad.md "Calibration"). When there are no such rows
+/// (`train_ratio` 1), the training rows stand in.
+struct HeldOut {
+    scales: score::ErrorScales,
+    calibration: Option<ScoreCalibration>,
+}
+
+impl HeldOut {
+    /// Two passes, so that an incident inside the training window neither inflates the error
+    /// scales nor widens the calibration's tail: the first scores every window, the windows
+    /// whose raw score is extreme under a first (robust) calibration are set aside, and the
+    /// second measures scales and calibration on the others, leaving out also the
+    /// `smooth_rows − 1` windows after each set-aside one, whose trailing means include it.
+    fn measure(
+        net: &NativeNet,
+        values: &[f64],
+        norm: &Normalizer,
+        (train_len, w): (usize, usize),
+        scoring: &score::Scoring,
+        pct_weight: &[f64],
+    ) -> Self {
+        let k = norm.k();
+        let n = values.len() / k.max(1);
+        let first = if n > train_len.max(w) { train_len } else { 0 };
+        let first = first.max(w).max(n.saturating_sub(CALIBRATION_WINDOWS));
+        let ends: Vec<usize> = (first..n).collect();
+        let series = norm.apply(values, -INFER_CLIP, INFER_CLIP);
+        let out = window_outputs(net, &series, k, w, &ends);
+        let observed = preprocess::rows_at(values, k, &ends);
+        let everything = vec![true; ends.len()];
+        let scales = score::ErrorScales::measure_kept(&out, &observed, norm, &everything);
+        let werr = scoring.variable_errors(&out, &observed, pct_weight, norm, Some(&scales));
+        let raw = score::row_scores(&werr, k);
+        let contaminated = contaminated(&raw);
+        if !contaminated.contains(&true) {
+            let calibration = ScoreCalibration::fit(&scoring.row_scores(&werr, k));
+            return Self {
+                scales,
+                calibration,
+            };
+        }
+        let clean: Vec<bool> = contaminated.iter().map(|c| !c).collect();
+        let scales = score::ErrorScales::measure_kept(&out, &observed, norm, &clean);
+        let werr = scoring.variable_errors(&out, &observed, pct_weight, norm, Some(&scales));
+        let smoothed = scoring.row_scores(&werr, k);
+        let mut left_out = vec![false; ends.len()];
+        for (i, _) in contaminated.iter().enumerate().filter(|(_, c)| **c) {
+            let span = i..(i + scoring.smooth_rows.max(1)).min(ends.len());
+            left_out[span].iter_mut().for_each(|l| *l = true);
+        }
+        let kept: Vec<f64> = smoothed
+            .iter()
+            .zip(&left_out)
+            .filter(|(_, l)| !**l)
+            .map(|(s, _)| *s)
+            .collect();
+        let calibration = ScoreCalibration::fit(&kept).map(|mut c| {
+            c.excluded = ends.len() - kept.len();
+            c
+        });
+        Self {
+            scales,
+            calibration,
+        }
+    }
+}
+
+/// Which scores look like contamination: rarer than [`CONTAMINATION_P`] under a robust
+/// calibration of the scores themselves, at most the [`MAX_CONTAMINATION`] share of them
+/// (the most extreme first).
+fn contaminated(scores: &[f64]) -> Vec<bool> {
+    let mut flags = vec![false; scores.len()];
+    let Some(cal) = ScoreCalibration::fit(scores) else {
+        return flags;
+    };
+    let mut rare: Vec<(f64, usize)> = scores
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (cal.tail_probability(s), i))
+        .filter(|(p, _)| *p < CONTAMINATION_P)
+        .collect();
+    rare.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let cap = (MAX_CONTAMINATION * scores.len() as f64) as usize;
+    rare.into_iter()
+        .take(cap)
+        .for_each(|(_, i)| flags[i] = true);
+    flags
 }
 
 /// `β·(recon SSE + KL) + forecast SSE`, summed over the batch.

@@ -72,8 +72,14 @@ pub struct DetectionSection {
     /// Realtime: a bucket is scored only once it ended this long ago, so late alerts are in.
     /// Default 60.
     pub ingestion_delay_seconds: Option<u64>,
-    /// Reported anomalies need `anomaly_score` ≥ this, in [0, 1]. Default 0.85.
+    /// Reported anomalies need `anomaly_score` ≥ this, in [0, 1]: `anomaly_score` is
+    /// `1 − p`, `p` the share of normal buckets scoring at least as high, so 0.99 lets one
+    /// normal bucket in a hundred through. Set this or `false_alarm_rate`, not both. Default:
+    /// from `false_alarm_rate`.
     pub threshold: Option<f64>,
+    /// Expected false anomalous buckets per day under normal traffic; sets `threshold` to
+    /// `1 − rate · bucket_minutes / 1440`. Default 0.5 (see docs/quality.md).
+    pub false_alarm_rate: Option<f64>,
     /// Consecutive anomalous buckets needed before an event is reported. Default 1.
     pub min_consecutive: Option<u64>,
     /// Local-threshold rule of the engine: `lagged` (the reference's, default) or `trailing`

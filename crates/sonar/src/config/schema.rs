@@ -124,6 +124,7 @@ const DETECTION: &[(&str, Kind)] = &[
     ("polling_interval_seconds", Kind::UInt),
     ("ingestion_delay_seconds", Kind::UInt),
     ("threshold", Kind::Float),
+    ("false_alarm_rate", Kind::Float),
     ("min_consecutive", Kind::UInt),
     ("threshold_rule", Kind::Str),
     ("print_payloads", Kind::Bool),

@@ -948,7 +948,30 @@ pub fn resolve(
         Some(n) => n,
         None => bucket.value * 60,
     };
-    let threshold = det.threshold.unwrap_or(0.85);
+    let threshold = match (det.threshold, det.false_alarm_rate) {
+        (Some(_), Some(_)) => {
+            return Err(value_error(
+                &sc_origin,
+                "detection.false_alarm_rate",
+                "set either detection.threshold or detection.false_alarm_rate, not both",
+            ))
+        }
+        (Some(t), None) => t,
+        (None, rate) => {
+            let rate = rate.unwrap_or(crate::detect::DEFAULT_FALSE_ALARM_RATE);
+            let buckets_per_day = 1440.0 / bucket.value as f64;
+            if !(rate.is_finite() && rate > 0.0 && rate < buckets_per_day) {
+                return Err(value_error(
+                    &sc_origin,
+                    "detection.false_alarm_rate",
+                    format!(
+                        "must be above 0 and below the {buckets_per_day} buckets of a day, found {rate}"
+                    ),
+                ));
+            }
+            crate::detect::threshold_for_rate(rate, bucket.value as u32)
+        }
+    };
     if !(0.0..=1.0).contains(&threshold) {
         return Err(value_error(
             &sc_origin,

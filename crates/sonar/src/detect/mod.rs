@@ -1,14 +1,18 @@
-//! The detector (SPEC.md §1 "Detector"): turns the engine's per-bucket results into the
-//! decisions a scenario asked for.
+//! The detector (docs/configuration.md "detection"): turns the engine's per-bucket results
+//! into the decisions a scenario asked for.
 //!
 //! Three steps, each a small pure function so tests can feed them tables:
-//! 1. [`Calibration`] maps the engine's raw MVAD score (about `[0, e − 1]` with the default
-//!    scoring, unbounded with standardised errors; meaningful only
-//!    relative to the model's own training scores) to `anomaly_score` in `[0, 1]`, anchored on
-//!    the training-score quantiles stored with the model: 0.25 at the training median, 0.5 at
-//!    the training 95th percentile, approaching 1 beyond it.
-//! 2. A bucket is a *candidate* when the engine flags it (`is_anomaly`: local threshold and hard
-//!    bounds, as the reference) **and** its `anomaly_score` reaches the scenario `threshold`.
+//! 1. [`Calibration`] (the model's [`sonar_mvad::ScoreCalibration`], fitted on held-out rows
+//!    at training) maps the engine's raw score to `anomaly_score = 1 − p`, `p` the share of
+//!    normal buckets that score at least as high: the same value means the same rarity on
+//!    every data set and scoring (docs/mvad.md "Calibration").
+//! 2. A bucket is a *candidate* when its `anomaly_score` reaches the scenario `threshold`
+//!    (which `detection.false_alarm_rate` sets from the bucket size). The engine's own
+//!    local-threshold flag (`is_anomaly`, the reference's rule) does not gate it by default:
+//!    measured in docs/quality.md "Alert data at the default threshold", it only removes
+//!    buckets inside attacks (it compares a bucket with the 95th percentile of the last TW
+//!    ones, so the second half of a long attack hides behind its first half).
+//!    [`Detector::engine_gate`] puts the gate back.
 //! 3. A candidate is *reported* only inside a run of at least `min_consecutive` consecutive
 //!    candidates. Reported buckets are grouped into events by [`crate::sink::assign_events`].
 //!
@@ -23,96 +27,26 @@ use crate::sink::{Contribution, ScoredBucket};
 #[cfg(test)]
 mod tests;
 
-/// `anomaly_score` of a bucket scoring exactly the training median.
-pub const MEDIAN_SCORE: f64 = 0.25;
-/// `anomaly_score` of a bucket scoring exactly the training tail anchor.
-pub const TAIL_SCORE: f64 = 0.5;
-/// The training-score quantile that anchors the tail of the map (the 95th percentile).
-pub const TAIL_QUANTILE: f64 = 0.95;
+/// The map from raw MVAD scores to `anomaly_score` in `[0, 1]` (see the module doc).
+pub use sonar_mvad::ScoreCalibration as Calibration;
 
-/// The map from raw MVAD scores to `anomaly_score` in `[0, 1]`, fixed by one model's
-/// training scores.
-///
-/// With `m` the training median, `p` the training 95th percentile and `d = max(p − m,
-/// max − p)` (the spread of the training tail):
-/// - `s ≤ m`: `0.25 · s / m`;
-/// - `m < s ≤ p`: linear from 0.25 to 0.5;
-/// - `s > p`: `0.5 + 0.5 · (1 − exp(−(s − p) / d))`, so one tail-spread above the 95th
-///   percentile gives 0.82 and the score approaches 1 without reaching it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Calibration {
-    /// Training median score `m`.
-    pub median: f64,
-    /// Training 95th-percentile score `p` (the tail anchor).
-    pub tail: f64,
-    /// Spread of the training tail `d` (> 0).
-    pub spread: f64,
-}
+/// Whether the engine's local-threshold decision gates candidates by default (see the
+/// module doc for the measurement).
+pub const ENGINE_GATE: bool = false;
 
-impl Calibration {
-    /// From explicit anchors; degenerate values (NaN, `p < m`, zero spread) are repaired so
-    /// the map stays monotone and finite.
-    pub fn new(median: f64, tail: f64, max: f64) -> Self {
-        let median = if median.is_finite() {
-            median.max(0.0)
-        } else {
-            0.0
-        };
-        let tail = if tail.is_finite() {
-            tail.max(median)
-        } else {
-            median
-        };
-        let max = if max.is_finite() { max.max(tail) } else { tail };
-        let spread = (tail - median).max(max - tail).max(1e-9);
-        Self {
-            median,
-            tail,
-            spread,
-        }
-    }
+/// `detection.false_alarm_rate` when a scenario sets neither it nor `detection.threshold`:
+/// expected false anomalous buckets per day (docs/quality.md "Alert data at the default
+/// threshold" has the measurement behind it).
+pub const DEFAULT_FALSE_ALARM_RATE: f64 = 0.5;
 
-    /// From a model's metadata: `train_score_quantiles` when present; otherwise (models
-    /// exported from the reference library) the model threshold stands in for the median and
-    /// the largest training score for the tail anchor.
-    pub fn from_meta(meta: &ModelMeta) -> Self {
-        let at = |level: f64| meta.train_quantile(level);
-        match (at(0.5), at(TAIL_QUANTILE)) {
-            (Some(median), Some(tail)) => {
-                let max = at(1.0).or(meta.train_score_max).unwrap_or(tail);
-                Self::new(median, tail, max)
-            }
-            _ => {
-                let max = meta.train_score_max.unwrap_or(meta.threshold * 2.0);
-                Self::new(meta.threshold, max, max)
-            }
-        }
-    }
-
-    /// `anomaly_score` in `[0, 1]` of a raw MVAD score (NaN → 0).
-    pub fn anomaly_score(&self, score: f64) -> f64 {
-        if !score.is_finite() {
-            return if score == f64::INFINITY { 1.0 } else { 0.0 };
-        }
-        let s = score.max(0.0);
-        let value = if s <= self.median {
-            if self.median > 0.0 {
-                MEDIAN_SCORE * s / self.median
-            } else {
-                MEDIAN_SCORE
-            }
-        } else if s <= self.tail {
-            MEDIAN_SCORE
-                + (TAIL_SCORE - MEDIAN_SCORE) * (s - self.median) / (self.tail - self.median)
-        } else {
-            TAIL_SCORE + (1.0 - TAIL_SCORE) * (1.0 - (-(s - self.tail) / self.spread).exp())
-        };
-        value.clamp(0.0, 1.0)
-    }
+/// The threshold that lets through `false_alarm_rate` normal buckets per day on average, at
+/// buckets of `bucket_minutes`: `1 − rate · bucket_minutes / 1440`, at least 0.
+pub fn threshold_for_rate(false_alarm_rate: f64, bucket_minutes: u32) -> f64 {
+    (1.0 - false_alarm_rate * f64::from(bucket_minutes) / 1440.0).clamp(0.0, 1.0)
 }
 
 /// The scenario's decision rules, validated.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Detector {
     /// Score map of the model in use.
     pub calibration: Calibration,
@@ -120,6 +54,8 @@ pub struct Detector {
     pub threshold: f64,
     /// `detection.min_consecutive`: candidates in a row needed to report them (≥ 1).
     pub min_consecutive: u32,
+    /// Candidates must also be flagged by the engine's local threshold ([`ENGINE_GATE`]).
+    pub engine_gate: bool,
 }
 
 /// One bucket's verdict before `min_consecutive` is applied.
@@ -131,7 +67,7 @@ pub struct Judgement {
     pub anomaly_score: f64,
     /// The engine's own decision.
     pub engine_anomaly: bool,
-    /// Engine decision and `anomaly_score ≥ threshold`.
+    /// `anomaly_score ≥ threshold` (and the engine decision, with the engine gate).
     pub candidate: bool,
 }
 
@@ -139,9 +75,10 @@ impl Detector {
     /// A detector for one model and scenario. `min_consecutive` 0 is treated as 1.
     pub fn new(meta: &ModelMeta, threshold: f64, min_consecutive: u32) -> Self {
         Self {
-            calibration: Calibration::from_meta(meta),
+            calibration: meta.calibration(),
             threshold,
             min_consecutive: min_consecutive.max(1),
+            engine_gate: ENGINE_GATE,
         }
     }
 
@@ -152,7 +89,7 @@ impl Detector {
             start,
             anomaly_score,
             engine_anomaly: result.is_anomaly,
-            candidate: result.is_anomaly && anomaly_score >= self.threshold,
+            candidate: (result.is_anomaly || !self.engine_gate) && anomaly_score >= self.threshold,
         }
     }
 

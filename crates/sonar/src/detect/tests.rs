@@ -6,8 +6,9 @@ use sonar_mvad::{CorrelationChanges, RowResult};
 use super::*;
 
 fn calibration() -> Calibration {
-    // median 0.1, p95 0.3, max 0.5 → spread max(0.2, 0.2) = 0.2
-    Calibration::new(0.1, 0.3, 0.5)
+    // Scores 0.00, 0.01, …, 0.99: the body is uniform on [0, 1).
+    let scores: Vec<f64> = (0..100).map(|i| i as f64 / 100.0).collect();
+    Calibration::fit(&scores).expect("fits")
 }
 
 fn detector(threshold: f64, k: u32) -> Detector {
@@ -15,28 +16,31 @@ fn detector(threshold: f64, k: u32) -> Detector {
         calibration: calibration(),
         threshold,
         min_consecutive: k,
+        engine_gate: false,
     }
 }
 
 #[test]
-fn anomaly_score_is_anchored_on_training_quantiles() {
+fn anomaly_score_is_the_rarity_under_normal_scores() {
+    let c = calibration();
     let check = |score: f64, expected: f64| {
-        let got = calibration().anomaly_score(score);
+        let got = c.anomaly_score(score);
         assert!(
-            (got - expected).abs() < 1e-9,
+            (got - expected).abs() < 0.02,
             "score {score}: got {got}, expected {expected}"
         );
     };
     check(0.0, 0.0);
-    check(0.05, 0.125);
-    check(0.1, MEDIAN_SCORE);
-    check(0.2, 0.375);
-    check(0.3, TAIL_SCORE);
-    check(0.5, 0.5 + 0.5 * (1.0 - (-1.0f64).exp()));
+    check(0.25, 0.25);
+    check(0.5, 0.5);
+    check(0.8, 0.8);
     check(-1.0, 0.0);
     check(f64::NAN, 0.0);
     check(f64::INFINITY, 1.0);
     check(1e9, 1.0);
+    // Past the largest calibration score the tail keeps going up.
+    assert!(c.anomaly_score(1.2) > c.anomaly_score(0.99));
+    assert!(c.anomaly_score(2.0) > 0.999);
 }
 
 #[test]
@@ -52,22 +56,11 @@ fn anomaly_score_is_monotone_and_bounded() {
 }
 
 #[test]
-fn degenerate_anchors_stay_finite() {
-    for (m, p, x) in [
-        (0.0, 0.0, 0.0),
-        (f64::NAN, 0.2, 0.3),
-        (0.3, 0.1, 0.0),
-        (0.2, f64::INFINITY, 1.0),
-    ] {
-        let c = Calibration::new(m, p, x);
-        for s in [0.0, 0.1, 0.5, 2.0] {
-            let a = c.anomaly_score(s);
-            assert!(
-                a.is_finite() && (0.0..=1.0).contains(&a),
-                "{m} {p} {x} {s}: {a}"
-            );
-        }
-    }
+fn false_alarm_rate_sets_the_threshold() {
+    // 0.5 false buckets a day at 5-minute buckets: 1 in 576.
+    assert!((threshold_for_rate(0.5, 5) - (1.0 - 1.0 / 576.0)).abs() < 1e-12);
+    assert!((threshold_for_rate(24.0, 60) - 0.0).abs() < 1e-12);
+    assert_eq!(threshold_for_rate(1e9, 5), 0.0);
 }
 
 /// `c` = candidate, `.` = not; `R` = reported, `.` = not.
@@ -135,22 +128,27 @@ fn row(score: f64, is_anomaly: bool) -> RowResult {
 }
 
 #[test]
-fn candidate_needs_engine_decision_and_threshold() {
+fn candidate_needs_the_threshold_and_the_engine_only_with_the_gate() {
     let t0 = Utc
         .with_ymd_and_hms(2024, 5, 8, 10, 0, 0)
         .single()
         .expect("time");
-    // (raw score, engine flag, threshold, expected candidate)
+    // (raw score, engine flag, threshold, gate, expected candidate)
     let table = [
-        (0.9, true, 0.7, true),
-        (0.9, false, 0.7, false), // the engine's local threshold says no
-        (0.31, true, 0.7, false), // just above p95: anomaly_score ≈ 0.52 < 0.7
-        (0.31, true, 0.5, true),
-        (0.05, true, 0.0, true), // threshold 0 defers to the engine
+        (0.9, true, 0.7, false, true),
+        (0.9, false, 0.7, false, true), // no gate: the engine's local threshold is not asked
+        (0.9, false, 0.7, true, false), // with the gate it says no
+        (0.31, true, 0.7, false, false), // anomaly_score ≈ 0.31 < 0.7
+        (0.31, true, 0.3, false, true),
+        (0.05, true, 0.0, true, true),
     ];
-    for (score, engine, threshold, expected) in table {
-        let j = detector(threshold, 1).judge(t0, &row(score, engine));
-        assert_eq!(j.candidate, expected, "{score} {engine} {threshold}");
+    for (score, engine, threshold, gate, expected) in table {
+        let d = Detector {
+            engine_gate: gate,
+            ..detector(threshold, 1)
+        };
+        let j = d.judge(t0, &row(score, engine));
+        assert_eq!(j.candidate, expected, "{score} {engine} {threshold} {gate}");
         assert_eq!(j.engine_anomaly, engine);
     }
 }
@@ -196,16 +194,21 @@ fn calibration_from_model_metadata() {
         "variables": ["a"], "input_size": 10, "threshold_window": 10,
         "normalize_base": {"min_values": [0.0], "max_values": [1.0]},
         "pct_weight": [1.0], "threshold": 0.2,
-        "train_score_max": 0.6,
-        "train_score_quantiles": [[0.5, 0.1], [0.95, 0.4], [1.0, 0.6]]
+        "train_score_max": 0.6, "train_score_min": 0.0,
+        "train_score_quantiles": [[0.5, 0.1], [0.8, 0.2], [0.9, 0.3], [0.95, 0.4], [1.0, 0.6]]
     });
     let meta: sonar_mvad::ModelMeta = serde_json::from_value(meta_json).expect("metadata parses");
-    let c = Calibration::from_meta(&meta);
-    assert_eq!(c, Calibration::new(0.1, 0.4, 0.6));
+    // Older models: built from the training quantiles.
+    let c = meta.calibration();
+    assert!((c.anomaly_score(0.1) - 0.5).abs() < 1e-9, "{c:?}");
+    assert!((c.anomaly_score(0.2) - 0.8).abs() < 1e-9, "{c:?}");
+    assert!((c.anomaly_score(0.3) - 0.9).abs() < 1e-6, "{c:?}");
+    // Reference exports: an exponential tail from the model threshold.
     let mut meta = meta;
     meta.train_score_quantiles = None;
-    assert_eq!(
-        Calibration::from_meta(&meta),
-        Calibration::new(0.2, 0.6, 0.6)
-    );
+    let c = meta.calibration();
+    assert!((c.tail_probability(0.6) - 1e-3).abs() < 1e-9, "{c:?}");
+    // A stored calibration wins.
+    meta.calibration = Calibration::fit(&[1.0, 2.0, 3.0]);
+    assert_eq!(meta.calibration(), meta.calibration.clone().expect("set"));
 }

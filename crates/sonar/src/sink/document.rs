@@ -34,7 +34,9 @@ pub const DEFAULT_TOP_CONTRIBUTORS: usize = 5;
 pub struct Contribution {
     /// The feature column's name.
     pub variable: String,
-    /// The variable's share of the weighted forecast error (the shares sum to 1 over variables).
+    /// The variable's share of the bucket's error (the shares sum to 1 over variables); with
+    /// the default scoring each variable's error is measured in its own forecast standard
+    /// errors, so the first contributor is the variable that moved most against its forecast.
     pub contribution: f64,
     /// The value the bucket actually had (in the column's own units).
     pub observed: f64,
@@ -43,6 +45,19 @@ pub struct Contribution {
     /// Changes of this variable's attention weights versus their recent average:
     /// `(other variable, change)`, largest |change| first.
     pub correlation_changes: Vec<(String, f64)>,
+}
+
+impl Contribution {
+    /// Which way the bucket moved against the forecast: `above`, `below` or `as_expected`.
+    pub fn direction(&self) -> &'static str {
+        if self.observed > self.expected {
+            "above"
+        } else if self.observed < self.expected {
+            "below"
+        } else {
+            "as_expected"
+        }
+    }
 }
 
 /// The event a bucket belongs to: a run of consecutive anomalous buckets.
@@ -330,6 +345,7 @@ pub fn build_anomaly_document(ctx: &DocumentContext, bucket: &ScoredBucket) -> V
                 "contribution": c.contribution,
                 "observed": c.observed,
                 "expected": c.expected,
+                "direction": c.direction(),
                 "correlation_changes": {"changed_variables": names, "changed_values": values},
             })
         })
@@ -488,7 +504,7 @@ mod tests {
             "top_contributors": [
                 {
                     "variable": "auth_fail", "contribution": 0.625,
-                    "observed": 0.875, "expected": 0.125,
+                    "observed": 0.875, "expected": 0.125, "direction": "above",
                     "correlation_changes": {
                         "changed_variables": ["auth_fail", "rule.level"],
                         "changed_values": [0.25, -0.125]
@@ -496,7 +512,7 @@ mod tests {
                 },
                 {
                     "variable": "rule.level", "contribution": 0.25,
-                    "observed": 7.0, "expected": 5.5,
+                    "observed": 7.0, "expected": 5.5, "direction": "above",
                     "correlation_changes": {
                         "changed_variables": ["auth_fail", "rule.level"],
                         "changed_values": [0.25, -0.125]
