@@ -232,6 +232,16 @@ fn wrong_values_name_the_key_and_the_problem() {
             "a number",
         ),
         (
+            "detection: {threshold: 0.99, false_alarm_rate: 1}",
+            "detection.false_alarm_rate",
+            "not both",
+        ),
+        (
+            "detection: {false_alarm_rate: 0}",
+            "detection.false_alarm_rate",
+            "above 0",
+        ),
+        (
             "detection: {min_consecutive: 0}",
             "detection.min_consecutive",
             "at least 1",
@@ -447,7 +457,8 @@ fn layers_apply_in_order_defaults_config_scenario_env_flags() {
     assert_eq!(none.mvad.sliding_window.get(), 200);
     assert_eq!(none.wazuh.base_url.as_str(), "https://localhost:9200/");
     assert_eq!(none.wazuh.password_origin, SecretOrigin::BuiltInDefault);
-    assert_eq!(none.detection.threshold, 0.85);
+    // 0.5 false buckets a day at 5-minute buckets.
+    assert!((none.detection.threshold - (1.0 - 0.5 * 5.0 / 1440.0)).abs() < 1e-12);
 
     let only_cfg = resolve(
         Some(&cfg),
