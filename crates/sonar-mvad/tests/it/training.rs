@@ -158,10 +158,11 @@ fn small_data_trains_and_flags_a_spike() {
         "{cpu:?}"
     );
     assert!(cpu.contribution_score > 0.3, "{cpu:?}");
-    // Among the highest scores of the 161 rows scored.
+    // Among the highest scores of the 161 rows scored; with the default trailing mean the
+    // rows after the spike, whose means include it, may score as high.
     let higher = rows.iter().filter(|r| r.score > spike.score).count();
     assert!(
-        higher <= rows.len() / 20,
+        higher <= rows.len() / 20 + p.scoring.smooth_rows,
         "{higher} rows score above the spike"
     );
 }
