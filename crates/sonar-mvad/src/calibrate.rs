@@ -222,7 +222,7 @@ mod tests {
         let cal = ScoreCalibration::fit(&exponential(2000, 1)).expect("fits");
         for s in [0.5, 1.0, 2.0, 4.0, 9.0, 12.0] {
             let p = cal.tail_probability(s);
-            let truth = (-s as f64).exp();
+            let truth = (-s).exp();
             assert!(
                 (p.ln() - truth.ln()).abs() < 0.45,
                 "s={s}: p={p:e} vs {truth:e} ({cal:?})"
@@ -248,7 +248,7 @@ mod tests {
         // only by the ranks it takes, never by its size.
         let clean = exponential(1000, 2);
         let mut dirty = clean.clone();
-        dirty.iter_mut().take(10).for_each(|v| *v = 1000.0 + *v);
+        dirty.iter_mut().take(10).for_each(|v| *v += 1000.0);
         let (a, b) = (
             ScoreCalibration::fit(&clean).expect("clean"),
             ScoreCalibration::fit(&dirty).expect("dirty"),
