@@ -201,15 +201,56 @@ pub struct ScenarioArgs {
     pub synthetic: SyntheticArgs,
 }
 
-/// `sonar eval`.
+/// `sonar eval`: numeric series (`--train`, `--test`) or alert data at a scenario's operating
+/// point (`--alerts`, `--scenario`, `--attacks`).
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Training CSV: a header, a first column of row labels or timestamps, numeric columns.
-    #[arg(long, value_name = "CSV")]
-    pub train: PathBuf,
+    #[arg(
+        long,
+        value_name = "CSV",
+        required_unless_present = "alerts",
+        conflicts_with = "alerts"
+    )]
+    pub train: Option<PathBuf>,
     /// Test CSV; its `label` / `is_anomaly` / `anomaly` column is the ground truth.
-    #[arg(long, value_name = "CSV")]
-    pub test: PathBuf,
+    #[arg(
+        long,
+        value_name = "CSV",
+        required_unless_present = "alerts",
+        conflicts_with = "alerts"
+    )]
+    pub test: Option<PathBuf>,
+    /// Alert data instead of CSV series: Wazuh alerts (any format debug mode reads) or an
+    /// AIT-ADS alert CSV. Split at --train-until unless --detect-alerts is given.
+    #[arg(long, value_name = "FILE", requires_all = ["scenario", "attacks"])]
+    pub alerts: Option<PathBuf>,
+    /// With --alerts: separate detection alerts (--alerts then holds the training alerts).
+    #[arg(long, value_name = "FILE", requires = "alerts")]
+    pub detect_alerts: Option<PathBuf>,
+    /// With --alerts: the scenario whose features, model and detection rules are measured.
+    #[arg(long, value_name = "YAML", requires = "alerts")]
+    pub scenario: Option<PathBuf>,
+    /// With --alerts: the labelled attack windows, `time_label` (the AIT-ADS CSV's column) or
+    /// a JSON file of `{name, start, end}` windows such as demo/labels.json.
+    #[arg(long, value_name = "time_label|JSON", requires = "alerts")]
+    pub attacks: Option<String>,
+    /// With --alerts: end of the training period (RFC 3339); default: the first attack's start.
+    #[arg(long, value_name = "TIME", requires = "alerts")]
+    pub train_until: Option<DateTime<Utc>>,
+    /// With --alerts: methods to run, comma-separated (default, faithful, pca).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "default,faithful,pca",
+        requires = "alerts"
+    )]
+    pub methods: Vec<String>,
+    /// With --alerts: directory for the split files, models and anomaly files (default: a
+    /// temporary directory, removed afterwards).
+    #[arg(long, value_name = "DIR", requires = "alerts")]
+    pub work_dir: Option<PathBuf>,
     /// Ground truth in a separate one-column CSV (one row per test row) instead.
     #[arg(long, value_name = "CSV")]
     pub labels: Option<PathBuf>,

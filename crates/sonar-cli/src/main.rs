@@ -81,6 +81,7 @@ fn init_logging(global: &GlobalArgs) -> Result<()> {
 fn run(cli: Cli, stop: &StopFlag) -> Result<()> {
     match &cli.command {
         Command::Validate(args) => validate(&args.files),
+        Command::Eval(args) if args.alerts.is_some() => eval_alerts(&cli.global, args, stop),
         Command::Eval(args) => eval(args),
         Command::Check => check(&cli.global),
         Command::Train(args) => {
@@ -151,14 +152,16 @@ fn eval(args: &args::EvalArgs) -> Result<()> {
             _ => Err(anyhow::anyhow!("--scores `{s}`: expected NAME=CSV")),
         })
         .collect::<Result<Vec<_>>>()?;
-    let name = args
-        .test
+    let (Some(train), Some(test)) = (&args.train, &args.test) else {
+        anyhow::bail!("`sonar eval` needs --train and --test (or --alerts)");
+    };
+    let name = test
         .file_stem()
         .map_or_else(|| "test".to_string(), |s| s.to_string_lossy().into_owned());
     let report = sonar::eval::run(sonar::eval::EvalRequest {
         name,
-        train_csv: args.train.clone(),
-        test_csv: args.test.clone(),
+        train_csv: train.clone(),
+        test_csv: test.clone(),
         test_labels_csv: args.labels.clone(),
         params,
         options,
@@ -197,6 +200,123 @@ fn eval(args: &args::EvalArgs) -> Result<()> {
         );
     }
     println!("PA-F1 is inflated by point adjustment: read it only next to the random score's.");
+    Ok(())
+}
+
+/// `sonar eval --alerts`: the scenario's pipeline on labelled alert data (see
+/// `sonar::eval::alerts`).
+fn eval_alerts(global: &GlobalArgs, args: &args::EvalArgs, stop: &StopFlag) -> Result<()> {
+    use sonar::eval::alerts::{self, AlertEvalRequest, Attacks};
+    let (Some(alert_file), Some(attacks)) = (&args.alerts, &args.attacks) else {
+        anyhow::bail!("--alerts needs --scenario and --attacks");
+    };
+    let settings = load(&Run {
+        config: global.config.clone(),
+        scenario: args.scenario.clone(),
+        overrides: sonar::config::Overrides {
+            debug: true,
+            ..Default::default()
+        },
+        payload_dir_given: false,
+        now: None,
+        max_polls: None,
+    })?;
+    let attacks = if attacks == "time_label" {
+        Attacks::TimeLabel
+    } else {
+        Attacks::File(attacks.into())
+    };
+    let (work_dir, remove) = match &args.work_dir {
+        Some(dir) => (dir.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("sonar-eval-{}", std::process::id())),
+            true,
+        ),
+    };
+    let request = AlertEvalRequest {
+        settings,
+        scenario_stem: args
+            .scenario
+            .as_ref()
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned()),
+        alerts: alert_file.clone(),
+        detect_alerts: args.detect_alerts.clone(),
+        attacks,
+        train_until: args.train_until,
+        methods: args.methods.clone(),
+        work_dir: work_dir.clone(),
+        stop: stop.clone(),
+    };
+    let result = alerts::run(&request);
+    if remove {
+        let _ = std::fs::remove_dir_all(&work_dir);
+    }
+    let report = result.context("alert evaluation failed")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let day = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M").to_string();
+    println!(
+        "{}: trained on {} .. {}, detected over {} .. {}: {} buckets, {} in {} attack phase(s)",
+        report.scenario,
+        day(&report.training.0),
+        day(&report.training.1),
+        day(&report.detection.0),
+        day(&report.detection.1),
+        report.buckets,
+        report.attack_buckets,
+        report.phases
+    );
+    println!("| method | threshold | chain | phases hit | events | in attacks | false / day | anomalous buckets (in attacks) | VUS-PR | seconds |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for m in &report.methods {
+        println!(
+            "| {} | {:.4} (min_consecutive {}) | {} | {}/{} | {} | {} | {:.2} | {} ({}) | {} | {:.1} |",
+            m.method,
+            m.threshold,
+            m.min_consecutive,
+            if m.chain_hit { "hit" } else { "miss" },
+            m.phases.iter().filter(|p| p.hit).count(),
+            m.phases.len(),
+            m.events,
+            m.events_in_attacks,
+            m.false_events_per_day,
+            m.anomalous_buckets,
+            m.anomalous_buckets_in_attacks,
+            m.vus_pr.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}")),
+            m.seconds
+        );
+    }
+    let header: Vec<&str> = report.methods.iter().map(|m| m.method.as_str()).collect();
+    println!("\n| phase | start | {} |", header.join(" | "));
+    println!("|---|---|{}", "---|".repeat(header.len()));
+    for (i, phase) in report
+        .methods
+        .first()
+        .map_or(&[][..], |m| &m.phases[..])
+        .iter()
+        .enumerate()
+    {
+        let cells: Vec<String> = report
+            .methods
+            .iter()
+            .map(|m| match m.phases.get(i) {
+                Some(p) if p.hit => match p.delay_minutes {
+                    Some(d) => format!("hit ({d:.0} min)"),
+                    None => "hit".to_string(),
+                },
+                _ => "miss".to_string(),
+            })
+            .collect();
+        println!(
+            "| {} | {} | {} |",
+            phase.name,
+            day(&phase.start),
+            cells.join(" | ")
+        );
+    }
     Ok(())
 }
 

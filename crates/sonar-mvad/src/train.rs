@@ -428,9 +428,10 @@ const CALIBRATION_WINDOWS: usize = 8192;
 /// A held-out window whose raw score is rarer than this under a first calibration is taken
 /// for contamination (an incident inside the training window) and left out of the second.
 const CONTAMINATION_P: f64 = 1e-3;
-/// At most this share of the held-out windows is left out as contaminated: the tail fit
-/// reads quantiles up to the 95th, so more could not be told from a heavy normal tail.
-const MAX_CONTAMINATION: f64 = 0.05;
+/// At most this share of the held-out windows is left out as contaminated: the robust tail
+/// that flags them reads quantiles up to the 87.5th, so more could not be told from a heavy
+/// normal tail.
+const MAX_CONTAMINATION: f64 = 0.125;
 
 /// What the rows after the training split (validation and the rest: never trained on)
 /// say about the trained network: the error scales standardised scoring divides by, and the
@@ -444,9 +445,9 @@ struct HeldOut {
 impl HeldOut {
     /// Two passes, so that an incident inside the training window neither inflates the error
     /// scales nor widens the calibration's tail: the first scores every window, the windows
-    /// whose raw score is extreme under a first (robust) calibration are set aside, and the
-    /// second measures scales and calibration on the others, leaving out also the
-    /// `smooth_rows − 1` windows after each set-aside one, whose trailing means include it.
+    /// whose score is extreme under a robust tail ([`contaminated`]) are set aside with the
+    /// windows their trailing means read, and the second measures scales and calibration on
+    /// the others, leaving out every trailing mean that includes a set-aside window.
     fn measure(
         net: &NativeNet,
         values: &[f64],
@@ -466,22 +467,33 @@ impl HeldOut {
         let everything = vec![true; ends.len()];
         let scales = score::ErrorScales::measure_kept(&out, &observed, norm, &everything);
         let werr = scoring.variable_errors(&out, &observed, pct_weight, norm, Some(&scales));
-        let raw = score::row_scores(&werr, k);
-        let contaminated = contaminated(&raw);
-        if !contaminated.contains(&true) {
-            let calibration = ScoreCalibration::fit(&scoring.row_scores(&werr, k));
+        let first_scores = scoring.row_scores(&werr, k);
+        // Flagged on the scores the calibration describes (trailing means under the default
+        // scoring): sparse alert data have isolated one-bucket spikes that are normal, an
+        // incident is a sustained run, and the trailing mean tells the two apart.
+        let flagged = contaminated(&first_scores);
+        if !flagged.contains(&true) {
             return Self {
                 scales,
-                calibration,
+                calibration: ScoreCalibration::fit(&first_scores),
             };
         }
-        let clean: Vec<bool> = contaminated.iter().map(|c| !c).collect();
+        // The windows whose errors entered a flagged mean are left out of the scales, and
+        // every mean that includes one of them is left out of the calibration.
+        let smooth = scoring.smooth_rows.max(1);
+        let mut dirty = vec![false; ends.len()];
+        for (i, _) in flagged.iter().enumerate().filter(|(_, f)| **f) {
+            dirty[(i + 1).saturating_sub(smooth)..=i]
+                .iter_mut()
+                .for_each(|d| *d = true);
+        }
+        let clean: Vec<bool> = dirty.iter().map(|d| !d).collect();
         let scales = score::ErrorScales::measure_kept(&out, &observed, norm, &clean);
         let werr = scoring.variable_errors(&out, &observed, pct_weight, norm, Some(&scales));
         let smoothed = scoring.row_scores(&werr, k);
         let mut left_out = vec![false; ends.len()];
-        for (i, _) in contaminated.iter().enumerate().filter(|(_, c)| **c) {
-            let span = i..(i + scoring.smooth_rows.max(1)).min(ends.len());
+        for (i, _) in dirty.iter().enumerate().filter(|(_, d)| **d) {
+            let span = i..(i + smooth).min(ends.len());
             left_out[span].iter_mut().for_each(|l| *l = true);
         }
         let kept: Vec<f64> = smoothed
@@ -502,17 +514,50 @@ impl HeldOut {
 }
 
 /// Which scores look like contamination: rarer than [`CONTAMINATION_P`] under a robust
-/// calibration of the scores themselves, at most the [`MAX_CONTAMINATION`] share of them
-/// (the most extreme first).
+/// tail of the scores themselves, at most the [`MAX_CONTAMINATION`] share of them (the most
+/// extreme first). The tail is a generalised Pareto fitted by Pickands above the median, on
+/// the 50th, 75th and 87.5th percentiles: an incident that fills up to an eighth of the
+/// held-out windows moves none of them by more than its ranks, so it cannot mask itself (the
+/// final calibration's tail, fitted on the 80th to 95th percentiles, would be widened by it).
 fn contaminated(scores: &[f64]) -> Vec<bool> {
     let mut flags = vec![false; scores.len()];
-    let Some(cal) = ScoreCalibration::fit(scores) else {
+    let mut sorted: Vec<f64> = scores.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.len() < 8 {
         return flags;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let at = |level: f64| {
+        let pos = level * (sorted.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+    };
+    let u = at(0.5);
+    let (y1, y2) = (at(0.75) - u, at(0.875) - u);
+    if !(y1 > 0.0 && y2 >= y1) {
+        return flags;
+    }
+    // y(3/4) / y(1/2) = 2^ξ + 1 for a generalised Pareto excess.
+    let xi = (y2 / y1 - 1.0).max(1e-12).log2().clamp(0.0, 0.5);
+    let sigma = if xi > 1e-9 {
+        y1 * xi / (2f64.powf(xi) - 1.0)
+    } else {
+        y1 / std::f64::consts::LN_2
+    };
+    let p = |score: f64| {
+        if score.is_nan() || score <= u {
+            return 1.0;
+        }
+        let z = (score - u) / sigma;
+        0.5 * if xi > 1e-9 {
+            (1.0 + xi * z).powf(-1.0 / xi)
+        } else {
+            (-z).exp()
+        }
     };
     let mut rare: Vec<(f64, usize)> = scores
         .iter()
         .enumerate()
-        .map(|(i, &s)| (cal.tail_probability(s), i))
+        .map(|(i, &s)| (p(s), i))
         .filter(|(p, _)| *p < CONTAMINATION_P)
         .collect();
     rare.sort_by(|a, b| a.0.total_cmp(&b.0));

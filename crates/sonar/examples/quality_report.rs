@@ -494,6 +494,9 @@ fn options(s: &Settings) -> EvalOptions {
 /// Rows of the trailing mean of the smoothed variants.
 const SMOOTH_ROWS: usize = 10;
 
+/// Heading of the section scripts/alert_quality.sh writes at the end of docs/quality.md.
+const ALERT_SECTION: &str = "## Alert data at the default threshold";
+
 fn main() -> Res<()> {
     let s = settings()?;
     let started = Instant::now();
@@ -579,7 +582,7 @@ fn main() -> Res<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&s.json, serde_json::to_string_pretty(&all)?)?;
-    let md = markdown(
+    let mut md = markdown(
         &s,
         &params,
         &options,
@@ -587,6 +590,12 @@ fn main() -> Res<()> {
         &failures,
         started.elapsed().as_secs_f64(),
     );
+    // The alert-data section is scripts/alert_quality.sh's: keep it.
+    if let Ok(old) = std::fs::read_to_string(&s.out) {
+        if let Some(at) = old.find(ALERT_SECTION) {
+            md = format!("{}\n\n{}", md.trim_end(), &old[at..]);
+        }
+    }
     std::fs::write(&s.out, md)?;
     eprintln!(
         "wrote {} and {} in {:.0} s",

@@ -167,6 +167,71 @@ fn small_data_trains_and_flags_a_spike() {
     );
 }
 
+/// Three steady gauges (slow waves plus noise) with `cpu` pushed by `cpu_push` and `mem` by
+/// `mem_push` at row `at`.
+fn gauges_pushed(n: usize, at: usize, cpu_push: f64, mem_push: f64) -> Frame {
+    let mut state = 777u64;
+    let mut noise = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.05
+    };
+    let mut values = Vec::with_capacity(n * 3);
+    for t in 0..n {
+        let wave = |period: f64| 0.1 * (2.0 * std::f64::consts::PI * t as f64 / period).sin();
+        let push = |p: f64| if t == at { p } else { 0.0 };
+        values.push(1.0 + wave(200.0) + noise() + push(cpu_push));
+        values.push(2.0 + wave(300.0) + noise() + push(mem_push));
+        values.push(3.0 + wave(250.0) + noise());
+    }
+    let index = (0..n).map(|i| format!("{i:06}")).collect();
+    Frame::new(
+        index,
+        vec!["cpu".into(), "mem".into(), "net".into()],
+        values,
+    )
+    .expect("frame")
+}
+
+#[test]
+fn contributions_rank_the_variable_pushed_furthest_first_with_its_direction() {
+    // Under the default (standardised) scoring, contributions do not saturate: the variable
+    // pushed far leads, the one pushed a little comes second, and each says which way it
+    // moved against its forecast.
+    let n = 1000;
+    let data = gauges_pushed(n, n - 30, 2.0, -0.6);
+    let model = fit(&data, &params(4), &mut ()).expect("fit");
+    assert_eq!(
+        model.meta().scoring(),
+        sonar_mvad::score::Scoring::default()
+    );
+    let rows = model
+        .predict(&data.tail(200), PredictOptions::default())
+        .expect("predict");
+    let pushed = &data.index()[n - 30];
+    let row = rows
+        .iter()
+        .find(|r| &r.index == pushed)
+        .expect("row scored");
+    let names: Vec<&str> = row
+        .interpretation
+        .iter()
+        .map(|c| c.variable_name.as_str())
+        .collect();
+    assert_eq!(names, ["cpu", "mem", "net"], "{row:?}");
+    let shares: Vec<f64> = row
+        .interpretation
+        .iter()
+        .map(|c| c.contribution_score)
+        .collect();
+    assert!(shares[0] > shares[1] && shares[1] > shares[2], "{shares:?}");
+    assert!(shares[0] - shares[1] > 0.1, "{shares:?}");
+    let (cpu, mem) = (&row.interpretation[0], &row.interpretation[1]);
+    assert!(cpu.observed > cpu.expected, "cpu moved up: {cpu:?}");
+    assert!(mem.observed < mem.expected, "mem moved down: {mem:?}");
+}
+
 #[test]
 fn cancelling_stops_between_batches() {
     struct Cancel;

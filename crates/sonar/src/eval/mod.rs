@@ -14,8 +14,10 @@
 //! from files and are measured by the same code.
 //!
 //! Entry points: [`run`] (CSV files in, used by `sonar eval`) and [`evaluate`] (series in
-//! memory, used by the quality report example).
+//! memory, used by the quality report example). Alert data are measured at the scenario's
+//! operating point by [`alerts::run`] (`sonar eval --alerts`).
 
+pub mod alerts;
 pub mod baselines;
 pub mod data;
 pub mod metrics;

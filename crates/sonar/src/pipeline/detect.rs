@@ -18,7 +18,7 @@ use crate::detect::Detector;
 use crate::features::{FeatureBuilder, FeatureSchema};
 use crate::sink::{
     assign_events_after, build_anomaly_documents, AnomalyEvent, AnomalySink, DataStreamSink,
-    DocumentContext, IndexSink, JsonlSink, WriteInspector, DEFAULT_TOP_CONTRIBUTORS,
+    DocumentContext, IndexSink, JsonlSink, ScoredBucket, WriteInspector, DEFAULT_TOP_CONTRIBUTORS,
 };
 use crate::source::{AlertQuery, TimeRange};
 use crate::Error;
@@ -135,6 +135,9 @@ pub struct DetectOutcome {
     pub open_event: Option<AnomalyEvent>,
     /// The streaming scorer's state after the last bucket of the range.
     pub scorer: ScorerState,
+    /// Every bucket judged, reported or not, oldest first (earlier pending buckets reported
+    /// now come first), with their events assigned: what `sonar eval --alerts` measures.
+    pub buckets: Vec<ScoredBucket>,
 }
 
 /// The buckets a one-off detection judges: in debug mode the whole detection file (as the
@@ -375,6 +378,7 @@ pub fn detect(
         pending,
         open_event,
         scorer: scorer.state().clone(),
+        buckets,
     })
 }
 
