@@ -30,21 +30,54 @@ pub struct GlobalArgs {
     /// Debug mode: read the bundled local alert files, write anomalies to a local JSONL file; nothing is sent anywhere.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Print every write request (anomaly documents, templates) as JSON on stdout; secrets redacted.
-    #[arg(long, global = true)]
-    pub print_payloads: bool,
-    /// Record write requests (see --payload-dir) but send none.
-    #[arg(long, global = true)]
-    pub dry_run: bool,
-    /// Directory where write requests are saved as JSON files.
-    #[arg(long, global = true, value_name = "DIR")]
-    pub payload_dir: Option<PathBuf>,
     /// Log level: error, warn, info, debug or trace (or a tracing filter such as `sonar=debug`).
     #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Colour in log lines on stderr: auto (only when stderr is a terminal and NO_COLOR is
+    /// unset), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stderr is a terminal and `NO_COLOR` is unset or empty.
+    Auto,
+    /// Always colour, even into a file or pipe.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether log lines carry ANSI colour codes, given whether stderr is a terminal and the
+    /// value of `NO_COLOR` (<https://no-color.org>: set and not empty turns colour off).
+    pub fn ansi(self, stderr_is_terminal: bool, no_color: Option<&str>) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto => stderr_is_terminal && no_color.is_none_or(str::is_empty),
+        }
+    }
+}
+
+/// Flags of the commands that write (train, detect, scenario): how write requests are
+/// inspected. Only there, so that `sonar eval --help` does not offer flags it ignores.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Print every write request (anomaly documents, templates) as JSON on stdout; secrets redacted.
+    #[arg(long)]
+    pub print_payloads: bool,
+    /// Record write requests (see --payload-dir) but send none.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Directory where write requests are saved as JSON files.
+    #[arg(long, value_name = "DIR")]
+    pub payload_dir: Option<PathBuf>,
 }
 
 /// Log line format.
@@ -159,6 +192,9 @@ pub struct TrainArgs {
     /// Synthetic alerts.
     #[command(flatten)]
     pub synthetic: SyntheticArgs,
+    /// Write inspection.
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// Testing aid: pretend the current time is TIME (RFC 3339).
     #[arg(long, value_name = "TIME", hide = true)]
     pub now: Option<DateTime<Utc>>,
@@ -179,6 +215,9 @@ pub struct DetectArgs {
     /// Synthetic alerts.
     #[command(flatten)]
     pub synthetic: SyntheticArgs,
+    /// Write inspection.
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 /// `sonar scenario`.
@@ -199,6 +238,9 @@ pub struct ScenarioArgs {
     /// Synthetic alerts.
     #[command(flatten)]
     pub synthetic: SyntheticArgs,
+    /// Write inspection.
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 /// `sonar eval`: numeric series (`--train`, `--test`) or alert data at a scenario's operating
@@ -319,12 +361,12 @@ pub struct Run {
 }
 
 impl GlobalArgs {
-    fn overrides(&self) -> Overrides {
+    fn overrides(&self, write: &WriteArgs) -> Overrides {
         Overrides {
             debug: self.debug,
-            print_payloads: self.print_payloads,
-            dry_run: self.dry_run,
-            payload_dir: self.payload_dir.clone(),
+            print_payloads: write.print_payloads,
+            dry_run: write.dry_run,
+            payload_dir: write.payload_dir.clone(),
             ..Overrides::default()
         }
     }
@@ -343,7 +385,7 @@ impl SyntheticArgs {
 impl Run {
     /// `sonar train`.
     pub fn train(global: &GlobalArgs, args: &TrainArgs) -> Self {
-        let mut overrides = global.overrides();
+        let mut overrides = global.overrides(&args.write);
         overrides.lookback_hours = args.lookback_hours;
         overrides.model_name = args.model_name.clone();
         overrides.ship = args.ship;
@@ -352,7 +394,7 @@ impl Run {
             config: global.config.clone(),
             scenario: args.scenario.scenario.clone(),
             overrides,
-            payload_dir_given: global.payload_dir.is_some(),
+            payload_dir_given: args.write.payload_dir.is_some(),
             now: args.now,
             max_polls: None,
         }
@@ -362,9 +404,10 @@ impl Run {
         global: &GlobalArgs,
         d: &DetectionArgs,
         s: &SyntheticArgs,
+        w: &WriteArgs,
         mode: Option<Mode>,
     ) -> Overrides {
-        let mut overrides = global.overrides();
+        let mut overrides = global.overrides(w);
         overrides.lookback_minutes = d.lookback_minutes;
         overrides.ship = d.ship;
         overrides.mode = mode.map(Into::into);
@@ -377,8 +420,14 @@ impl Run {
         Self {
             config: global.config.clone(),
             scenario: args.scenario.scenario.clone(),
-            overrides: Self::detection(global, &args.detection, &args.synthetic, args.mode),
-            payload_dir_given: global.payload_dir.is_some(),
+            overrides: Self::detection(
+                global,
+                &args.detection,
+                &args.synthetic,
+                &args.write,
+                args.mode,
+            ),
+            payload_dir_given: args.write.payload_dir.is_some(),
             now: args.detection.now,
             max_polls: args.detection.max_polls,
         }
@@ -386,15 +435,104 @@ impl Run {
 
     /// `sonar scenario`.
     pub fn scenario(global: &GlobalArgs, args: &ScenarioArgs) -> Self {
-        let mut overrides = Self::detection(global, &args.detection, &args.synthetic, args.mode);
+        let mut overrides = Self::detection(
+            global,
+            &args.detection,
+            &args.synthetic,
+            &args.write,
+            args.mode,
+        );
         overrides.lookback_hours = args.lookback_hours;
         Self {
             config: global.config.clone(),
             scenario: Some(args.use_case.clone()),
             overrides,
-            payload_dir_given: global.payload_dir.is_some(),
+            payload_dir_given: args.write.payload_dir.is_some(),
             now: args.detection.now,
             max_polls: args.detection.max_polls,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn help(command: &str) -> String {
+        let mut cli = Cli::command();
+        cli.build();
+        cli.find_subcommand_mut(command)
+            .unwrap_or_else(|| panic!("no command {command}"))
+            .render_long_help()
+            .to_string()
+    }
+
+    #[test]
+    fn write_flags_appear_only_on_the_commands_that_write() {
+        let write_flags = ["--dry-run", "--print-payloads", "--payload-dir"];
+        for command in ["train", "detect", "scenario"] {
+            let text = help(command);
+            for flag in write_flags {
+                assert!(
+                    text.contains(flag),
+                    "{command} --help lacks {flag}:\n{text}"
+                );
+            }
+        }
+        for command in ["eval", "validate", "check"] {
+            let text = help(command);
+            for flag in write_flags {
+                assert!(
+                    !text.contains(flag),
+                    "{command} --help offers {flag}:\n{text}"
+                );
+            }
+            assert!(text.contains("--color"), "{command}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn write_flags_keep_their_spelling_and_reach_the_overrides() {
+        let cli = Cli::try_parse_from([
+            "sonar",
+            "detect",
+            "--dry-run",
+            "--print-payloads",
+            "--payload-dir",
+            "dumps",
+        ])
+        .expect("parses");
+        let Command::Detect(args) = &cli.command else {
+            panic!("not detect: {cli:?}");
+        };
+        let run = Run::detect(&cli.global, args);
+        assert!(run.overrides.dry_run && run.overrides.print_payloads);
+        assert_eq!(run.overrides.payload_dir, Some(PathBuf::from("dumps")));
+        assert!(run.payload_dir_given);
+        let error =
+            Cli::try_parse_from(["sonar", "eval", "--dry-run", "--train", "a", "--test", "b"])
+                .expect_err("eval has no --dry-run");
+        assert_eq!(error.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color_unless_forced() {
+        let cases = [
+            (ColorChoice::Auto, true, None, true),
+            (ColorChoice::Auto, false, None, false),
+            (ColorChoice::Auto, true, Some("1"), false),
+            (ColorChoice::Auto, true, Some(""), true),
+            (ColorChoice::Always, false, Some("1"), true),
+            (ColorChoice::Never, true, None, false),
+        ];
+        for (choice, terminal, no_color, expected) in cases {
+            assert_eq!(
+                choice.ansi(terminal, no_color),
+                expected,
+                "{choice:?} terminal={terminal} NO_COLOR={no_color:?}"
+            );
         }
     }
 }

@@ -7,6 +7,7 @@
 mod args;
 mod progress;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -67,9 +68,14 @@ fn init_logging(global: &GlobalArgs) -> Result<()> {
             global.log_level
         )
     })?;
+    let no_color = std::env::var("NO_COLOR").ok();
+    let ansi = global
+        .color
+        .ansi(std::io::stderr().is_terminal(), no_color.as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi && global.log_format == LogFormat::Text)
         .with_target(false);
     match global.log_format {
         LogFormat::Text => builder.init(),
@@ -340,7 +346,8 @@ fn validate(files: &[std::path::PathBuf]) -> Result<()> {
             }
             Err(e) => {
                 failed += 1;
-                println!("invalid: {}: {e}", file.display());
+                // The error names the file (and the key path) itself.
+                println!("invalid: {e}");
             }
         }
     }

@@ -3,6 +3,7 @@
 //! written). Each run uses its own temporary directory for models and outputs.
 
 mod indexer_e2e;
+mod log_hygiene;
 /// The osmem-server harness of the library's integration tests (one copy, shared).
 #[allow(dead_code)]
 #[path = "../../../sonar/tests/it/osmem.rs"]
@@ -62,11 +63,9 @@ fn usage_errors_exit_2() {
     for flag in [
         "--config",
         "--debug",
-        "--print-payloads",
-        "--dry-run",
-        "--payload-dir",
         "--log-level",
         "--log-format",
+        "--color",
     ] {
         assert!(
             String::from_utf8_lossy(&out.stdout).contains(flag),

@@ -6,7 +6,8 @@
 //! (`SONAR_WAZUH_URL`, `SONAR_WAZUH_USERNAME`, `SONAR_WAZUH_PASSWORD`) < command-line flags
 //! ([`Overrides`]). Files are checked by walking their YAML against the known key tree first
 //! (`schema`): unknown keys become warnings, wrong types errors naming file and key path, and
-//! relative paths are resolved against the naming file's directory.
+//! relative paths are resolved against the naming file's directory and normalised lexically
+//! (`config/../models/x` → `models/x`, [`normalise_path`]).
 //!
 //! Typical use by the CLI:
 //! ```no_run
@@ -21,6 +22,7 @@
 //! ```
 
 mod file;
+mod path;
 mod scenario;
 mod schema;
 mod secret;
@@ -35,6 +37,7 @@ pub use file::{
     ConfigFile, DebugSection, FeaturesSection, Loaded, MvadSection, ShippingSection, VerifySsl,
     WazuhSection,
 };
+pub use path::normalise_path;
 pub use scenario::{slug, DetectionSection, ScenarioFile, TrainingSection};
 pub use secret::{Secret, SecretOrigin};
 pub use settings::{

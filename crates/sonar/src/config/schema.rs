@@ -7,13 +7,16 @@
 //! (the key is then removed, so it cannot be mistaken for a setting), (2) rejects a wrong type
 //! with the full key path (`training.bucket_minutes`), (3) treats `key:` with a null value as
 //! "not given" (the original turned such keys into crashes), and (4) resolves path values
-//! against the directory of the file that names them. After the walk, deserialising into the
-//! serde structs cannot fail on shape; range checks happen on the typed values.
+//! against the directory of the file that names them (normalised: `config/../models/x` is
+//! `models/x`). After the walk, deserialising into the serde structs cannot fail on shape;
+//! range checks happen on the typed values.
 //! `schema_matches_structs` (tests) keeps this table and the serde structs in step.
 
 use std::path::Path;
 
 use serde_yaml::{Mapping, Value};
+
+use super::path::normalise_path;
 
 use crate::Error;
 
@@ -348,10 +351,12 @@ fn resolve_path(value: &mut Value, path: &str, walk: &mut Walk<'_>) -> Result<()
         return Err(walk.error(path, "an empty path is not a path; remove the key instead"));
     }
     let given = Path::new(text);
-    if given.is_relative() {
-        let joined = walk.base_dir.join(given);
-        *value = Value::String(joined.to_string_lossy().into_owned());
-    }
+    let resolved = if given.is_relative() {
+        normalise_path(&walk.base_dir.join(given))
+    } else {
+        normalise_path(given)
+    };
+    *value = Value::String(resolved.to_string_lossy().into_owned());
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::file::{ConfigFile, Loaded, VerifySsl};
+use super::path::normalise_path;
 use super::scenario::ScenarioFile;
 use super::secret::{Secret, SecretOrigin};
 use crate::source::filter::AlertFilter;
@@ -216,6 +217,10 @@ pub struct WazuhSettings {
 pub struct MvadSettings {
     /// Window size.
     pub sliding_window: SlidingWindow,
+    /// A file set the window (`mvad.sliding_window` or `training.sliding_window`). When none
+    /// did, training on too few buckets fits a smaller window with a warning instead of
+    /// failing (the small-data rule, docs/configuration.md).
+    pub sliding_window_given: bool,
     /// Device.
     pub device: Device,
     /// Further MVAD parameters, checked against the known names.
@@ -279,6 +284,8 @@ pub struct TrainingSettings {
     pub lookback: Duration,
     /// Minimum training buckets (≥ [`Settings::min_training_buckets`]).
     pub min_samples: usize,
+    /// `training.min_samples` was set (else it follows the window: `sliding_window + 1`).
+    pub min_samples_given: bool,
     /// Pad short training data with synthetic buckets.
     pub fill_with_synthetic: bool,
     /// How padding alerts look.
@@ -419,6 +426,21 @@ fn value_error(origin: &str, key: &str, problem: impl Into<String>) -> Error {
 struct Pick<T> {
     value: T,
     origin: String,
+    /// The scenario gave it (so a model or feature key sits under `training:`).
+    from_scenario: bool,
+}
+
+impl<T> Pick<T> {
+    /// The full dotted key path of a model or feature setting `name`: a scenario gives it
+    /// under `training:`, a config file (and the built-in default) under `section`.
+    fn key(&self, section: &str, name: &str) -> String {
+        let section = if self.from_scenario {
+            "training"
+        } else {
+            section
+        };
+        format!("{section}.{name}")
+    }
 }
 
 /// Picks the highest layer's value: scenario over config over default.
@@ -427,17 +449,20 @@ fn pick<T: Clone>(
     config: Option<(&Option<T>, &Path)>,
     default: T,
 ) -> Pick<T> {
-    for (value, path) in [scenario, config].into_iter().flatten() {
-        if let Some(v) = value {
+    let layers = [(scenario, true), (config, false)];
+    for (layer, from_scenario) in layers {
+        if let Some((Some(v), path)) = layer {
             return Pick {
                 value: v.clone(),
                 origin: path.display().to_string(),
+                from_scenario,
             };
         }
     }
     Pick {
         value: default,
         origin: "built-in default".into(),
+        from_scenario: false,
     }
 }
 
@@ -479,6 +504,7 @@ pub fn resolve(
         base = Pick {
             value: v.to_string(),
             origin: format!("environment variable {ENV_URL}"),
+            from_scenario: false,
         };
     }
     let base_url = url::Url::parse(&base.value).map_err(|e| {
@@ -509,11 +535,6 @@ pub fn resolve(
         (&sw.password, &sw.password_file, sc_path),
         (&w.password, &w.password_file, cfg_path),
     )?;
-    if base_url.scheme() == "http" && password_origin != SecretOrigin::BuiltInDefault {
-        warnings.push(format!(
-            "wazuh.base_url {base_url} is plain http: the password travels unencrypted"
-        ));
-    }
     let verify = pick(
         Some((&sw.verify_ssl, sc_path)),
         Some((&w.verify_ssl, cfg_path)),
@@ -531,18 +552,28 @@ pub fn resolve(
             verify: true,
             ca_cert: ca_given.then(|| std::mem::take(&mut ca_cert.value)),
         },
-        VerifySsl::Flag(false) => {
-            warnings.push("wazuh.verify_ssl is false: the indexer's TLS certificate is NOT verified (anyone on the path can read the password); set a CA with wazuh.ca_cert instead".into());
-            Tls {
-                verify: false,
-                ca_cert: ca_given.then(|| std::mem::take(&mut ca_cert.value)),
-            }
-        }
+        VerifySsl::Flag(false) => Tls {
+            verify: false,
+            ca_cert: ca_given.then(|| std::mem::take(&mut ca_cert.value)),
+        },
         VerifySsl::CaBundle(path) => Tls {
             verify: true,
             ca_cert: Some(path),
         },
     };
+    // One warning per insecure connection, worded for what is actually insecure: on plain
+    // http there is no certificate to verify, so `verify_ssl` does not matter there.
+    if base_url.scheme() == "http" {
+        if password_origin != SecretOrigin::BuiltInDefault || !tls.verify {
+            warnings.push(format!(
+                "connection to {base_url} is not encrypted (http): credentials and alerts travel in clear text; use https://"
+            ));
+        }
+    } else if !tls.verify {
+        warnings.push(format!(
+            "wazuh.verify_ssl is false: the TLS certificate of {base_url} is NOT verified (anyone on the path can read the password); set a CA with wazuh.ca_cert instead"
+        ));
+    }
     let page = pick(
         Some((&sw.page_size, sc_path)),
         Some((&w.page_size, cfg_path)),
@@ -619,13 +650,8 @@ pub fn resolve(
         Some((&m.sliding_window, cfg_path)),
         200,
     );
-    let key = if tr.sliding_window.is_some() {
-        "training.sliding_window"
-    } else {
-        "mvad.sliding_window"
-    };
-    let sliding_window =
-        SlidingWindow::new(sw_pick.value).map_err(|p| value_error(&sw_pick.origin, key, p))?;
+    let sliding_window = SlidingWindow::new(sw_pick.value)
+        .map_err(|p| value_error(&sw_pick.origin, &sw_pick.key("mvad", "sliding_window"), p))?;
     let dev = pick(
         Some((&tr.device, sc_path)),
         Some((&m.device, cfg_path)),
@@ -637,25 +663,22 @@ pub fn resolve(
         other => {
             return Err(value_error(
                 &dev.origin,
-                "device",
+                &dev.key("mvad", "device"),
                 format!("unknown device {other:?}; use cpu or cuda"),
             ))
         }
     };
-    let mut extra_params = m.extra_params.clone().unwrap_or_default();
-    for (k, v) in tr.extra_params.clone().unwrap_or_default() {
-        extra_params.insert(k, v);
+    // Each layer's map is checked on its own, so a message names the file and section that
+    // hold the key.
+    let mut extra_params = serde_json::Map::new();
+    for (layer, path, section) in [
+        (&m.extra_params, cfg_path, "mvad.extra_params"),
+        (&tr.extra_params, sc_path, "training.extra_params"),
+    ] {
+        let Some(layer) = layer else { continue };
+        check_extra_params(layer, &path.display().to_string(), section, &mut warnings)?;
+        extra_params.extend(layer.clone());
     }
-    let extra_origin = if tr.extra_params.is_some() {
-        sc_path
-    } else {
-        cfg_path
-    };
-    check_extra_params(
-        &extra_params,
-        &extra_origin.display().to_string(),
-        &mut warnings,
-    )?;
 
     // ---- features ----
     let f = &cfg.features;
@@ -667,7 +690,7 @@ pub fn resolve(
     if !(1..=1440).contains(&bucket.value) {
         return Err(value_error(
             &bucket.origin,
-            "bucket_minutes",
+            &bucket.key("features", "bucket_minutes"),
             format!("must be between 1 and 1440, found {}", bucket.value),
         ));
     }
@@ -685,12 +708,13 @@ pub fn resolve(
         Vec::new(),
     );
     let max_origin = max_pick.origin.clone();
+    let max_key = max_pick.key("features", "max_numeric_fields");
     let max_numeric_fields = fields(max_pick, "max_numeric_fields")?;
     if let Some(stray) = max_numeric_fields
         .iter()
         .find(|m| !numeric_fields.contains(m))
     {
-        return Err(value_error(&max_origin, "max_numeric_fields", format!("{stray:?} is not in numeric_fields; add it there too (the max column is built from the same values)")));
+        return Err(value_error(&max_origin, &max_key, format!("{stray:?} is not in numeric_fields; add it there too (the max column is built from the same values)")));
     }
     let alert_filter = pick(
         Some((&tr.alert_filter, sc_path)),
@@ -753,14 +777,14 @@ pub fn resolve(
         warnings.push(format!("{}: model_path {} names a pickle file; SONAR never writes pickle, it uses {} (weights + JSON metadata)", cfg_path.display(), config_model_path.display(), config_model_path.with_extension("").display()));
         config_model_path.set_extension("");
     }
-    let model_path = if scenario.is_some() || flags.model_name.is_some() {
+    let model_path = normalise_path(&if scenario.is_some() || flags.model_name.is_some() {
         config_model_path
             .parent()
             .map(|d| d.join(&model_name))
             .unwrap_or_else(|| PathBuf::from(&model_name))
     } else {
         config_model_path
-    };
+    });
 
     // ---- debug ----
     let d = &cfg.debug;
@@ -840,9 +864,9 @@ pub fn resolve(
     .value;
     let debug = DebugSettings {
         enabled: debug_enabled,
-        training_data: data_dir.join(train_file),
-        detection_data: data_dir.join(detect_file),
-        anomalies_file,
+        training_data: normalise_path(&data_dir.join(train_file)),
+        detection_data: normalise_path(&data_dir.join(detect_file)),
+        anomalies_file: normalise_path(&anomalies_file),
     };
     let shipping = ShippingSettings {
         enabled: ship_wanted && !debug_enabled,
@@ -861,6 +885,7 @@ pub fn resolve(
         Some(h) => Pick {
             value: h,
             origin: CLI.into(),
+            from_scenario: false,
         },
         None => pick(Some((&tr.lookback_hours, sc_path)), None, 24),
     };
@@ -913,6 +938,7 @@ pub fn resolve(
     let training = TrainingSettings {
         lookback: Duration::from_secs(lookback_hours * 3600),
         min_samples: min_samples as usize,
+        min_samples_given: tr.min_samples.is_some(),
         fill_with_synthetic: flags.fill_with_synthetic || tr.fill_with_synthetic.unwrap_or(false),
         synthetic: synthetic.clone(),
     };
@@ -929,6 +955,7 @@ pub fn resolve(
         Some(m) => Pick {
             value: m,
             origin: CLI.into(),
+            from_scenario: false,
         },
         None => pick(Some((&det.lookback_minutes, sc_path)), None, 10),
     };
@@ -998,11 +1025,13 @@ pub fn resolve(
             ))
         }
     };
-    let payload_dir = flags
-        .payload_dir
-        .clone()
-        .or(det.payload_dir.clone())
-        .unwrap_or_else(|| PathBuf::from("payloads"));
+    let payload_dir = normalise_path(
+        &flags
+            .payload_dir
+            .clone()
+            .or(det.payload_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("payloads")),
+    );
     let detection = DetectionSettings {
         mode,
         lookback: Duration::from_secs(lookback_minutes * 60),
@@ -1069,6 +1098,7 @@ pub fn resolve(
         wazuh,
         mvad: MvadSettings {
             sliding_window,
+            sliding_window_given: tr.sliding_window.is_some() || m.sliding_window.is_some(),
             device,
             extra_params,
         },
@@ -1114,7 +1144,8 @@ fn non_empty(p: Pick<String>, key: &str) -> Result<String, Error> {
     Ok(p.value)
 }
 
-fn fields(p: Pick<Vec<String>>, key: &str) -> Result<Vec<String>, Error> {
+/// A list of dotted field paths: the feature setting `name` (`features.` or `training.`).
+fn fields(p: Pick<Vec<String>>, name: &str) -> Result<Vec<String>, Error> {
     if let Some(bad) = p
         .value
         .iter()
@@ -1122,7 +1153,7 @@ fn fields(p: Pick<Vec<String>>, key: &str) -> Result<Vec<String>, Error> {
     {
         return Err(value_error(
             &p.origin,
-            key,
+            &p.key("features", name),
             format!("{bad:?} is not a dotted field path like \"rule.level\""),
         ));
     }
@@ -1149,10 +1180,12 @@ fn resolve_password(
                 ));
             }
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-                    action: "reading wazuh.password_file",
-                    path: path.clone(),
-                    source,
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    value_error(
+                        &origin.display().to_string(),
+                        "wazuh.password_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
                 })?;
                 let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
                 if first.is_empty() {
@@ -1197,13 +1230,16 @@ const EXTRA_PARAMS: &[(&str, bool)] = &[
     ("patience", true),
 ];
 
+/// Checks one layer's `extra_params` (`section` is `mvad.extra_params` or
+/// `training.extra_params`, the key path messages name).
 fn check_extra_params(
     params: &serde_json::Map<String, serde_json::Value>,
     origin: &str,
+    section: &str,
     warnings: &mut Vec<String>,
 ) -> Result<(), Error> {
     for (name, value) in params {
-        let key = format!("extra_params.{name}");
+        let key = format!("{section}.{name}");
         match name.as_str() {
             "sliding_window" | "device" => {
                 return Err(value_error(

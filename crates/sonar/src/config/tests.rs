@@ -162,7 +162,7 @@ fn wrong_values_name_the_key_and_the_problem() {
         ),
         (
             "training: {bucket_minutes: 0}",
-            "bucket_minutes",
+            "training.bucket_minutes",
             "between 1 and 1440",
         ),
         (
@@ -182,10 +182,19 @@ fn wrong_values_name_the_key_and_the_problem() {
         ),
         (
             "training: {numeric_fields: [rule.level], max_numeric_fields: [data.cpu]}",
-            "max_numeric_fields",
+            "training.max_numeric_fields",
             "not in numeric_fields",
         ),
-        ("training: {device: tpu}", "device", "unknown device"),
+        (
+            "training: {device: tpu}",
+            "training.device",
+            "unknown device",
+        ),
+        (
+            "training: {numeric_fields: [rule..level]}",
+            "training.numeric_fields",
+            "dotted field path",
+        ),
         (
             "training: {min_samples: 10}",
             "training.min_samples",
@@ -203,12 +212,12 @@ fn wrong_values_name_the_key_and_the_problem() {
         ),
         (
             "training: {extra_params: {epochs: 0}}",
-            "extra_params.epochs",
+            "training.extra_params.epochs",
             "whole number",
         ),
         (
             "training: {extra_params: {sliding_window: 50}}",
-            "extra_params.sliding_window",
+            "training.extra_params.sliding_window",
             "directly",
         ),
         (
@@ -319,6 +328,67 @@ fn wrong_values_name_the_key_and_the_problem() {
         "debug.enabled",
         "true or false",
     );
+    // The same keys in a config file sit under their own sections.
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "features: {bucket_minutes: 0}",
+            "features.bucket_minutes",
+            "between 1 and 1440",
+        ),
+        (
+            "features: {categorical_fields: ['.x']}",
+            "features.categorical_fields",
+            "dotted field path",
+        ),
+        (
+            "features: {max_numeric_fields: [data.cpu]}",
+            "features.max_numeric_fields",
+            "not in numeric_fields",
+        ),
+        ("mvad: {device: tpu}", "mvad.device", "unknown device"),
+        (
+            "mvad: {extra_params: {epochs: 0}}",
+            "mvad.extra_params.epochs",
+            "whole number",
+        ),
+        (
+            "wazuh: {password_file: /nonexistent/pw}",
+            "wazuh.password_file",
+            "cannot read /nonexistent/pw",
+        ),
+    ];
+    for (yaml, key, problem) in cases {
+        check_error(config(yaml), key, problem);
+    }
+}
+
+/// A value error reads `FILE: `KEY`: problem`: the file once, then the full key path.
+#[test]
+fn value_errors_name_the_file_once_and_the_full_key_path() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text, key) in [
+        (
+            "s1.yaml",
+            "name: t\ntraining: {bucket_minutes: 0}\n",
+            "`training.bucket_minutes`",
+        ),
+        ("c1.yaml", "mvad: {device: tpu}\n", "`mvad.device`"),
+        (
+            "s2.yaml",
+            "name: t\ntraining: {bucket_minutes: five}\n",
+            "`training.bucket_minutes`",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        let message = validate(&path).expect_err(name).to_string();
+        let shown = path.display().to_string();
+        assert!(
+            message.starts_with(&format!("{shown}: {key}: ")),
+            "{message}"
+        );
+        assert_eq!(message.matches(name).count(), 1, "{message}");
+    }
 }
 
 #[test]
@@ -539,13 +609,14 @@ fn paths_are_relative_to_the_file_that_names_them() {
         &Overrides::default(),
     )
     .expect("valid");
+    // Joined to the file's directory and normalised (no `config/..` left in messages).
     assert_eq!(
         s.debug.training_data,
-        PathBuf::from("/srv/sonar/config/../demo/t.ndjson")
+        PathBuf::from("/srv/sonar/demo/t.ndjson")
     );
     assert_eq!(
         s.debug.detection_data,
-        PathBuf::from("/srv/sonar/config/../demo/d.ndjson")
+        PathBuf::from("/srv/sonar/demo/d.ndjson")
     );
     assert_eq!(
         s.debug.anomalies_file,
@@ -556,7 +627,28 @@ fn paths_are_relative_to_the_file_that_names_them() {
         s.wazuh.tls.ca_cert,
         Some(PathBuf::from("/srv/sonar/config/certs/ca.pem"))
     );
-    assert_eq!(s.model_path, PathBuf::from("/srv/sonar/config/../models/x"));
+    assert_eq!(s.model_path, PathBuf::from("/srv/sonar/models/x"));
+
+    // Relative files stay relative: `./` and `..` fold away lexically.
+    let cfg = ConfigFile::parse(
+        "model_path: ./../models/ait/../m\ndebug: {data_dir: ././demo}\n",
+        Path::new("config/c.yaml"),
+    )
+    .expect("config");
+    let flags = Overrides {
+        payload_dir: Some(PathBuf::from("./out/../dumps")),
+        ..Overrides::default()
+    };
+    let s = resolve(Some(&cfg), None, &Environment::default(), &flags).expect("valid");
+    assert_eq!(s.model_path, PathBuf::from("models/m"));
+    assert_eq!(
+        s.debug.training_data,
+        PathBuf::from("config/demo/security_training.ndjson")
+    );
+    assert_eq!(s.detection.payloads.dir, PathBuf::from("dumps"));
+    let cfg = ConfigFile::parse("model_path: ./models/ait\n", Path::new("./c.yaml")).expect("c");
+    let s = resolve(Some(&cfg), None, &Environment::default(), &flags).expect("valid");
+    assert_eq!(s.model_path, PathBuf::from("models/ait"));
 }
 
 #[test]
@@ -599,14 +691,38 @@ fn verify_ssl_defaults_to_true_and_false_warns() {
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     let s = config("wazuh: {verify_ssl: false}").expect("valid");
     assert!(!s.wazuh.tls.verify);
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     assert!(
-        s.warnings.iter().any(|w| w.contains("NOT verified")),
+        s.warnings[0].contains("certificate of https://localhost:9200/ is NOT verified"),
         "{:?}",
         s.warnings
     );
     let s = config("wazuh: {verify_ssl: /etc/ca.pem}").expect("the original's CA-path form");
     assert!(s.wazuh.tls.verify);
     assert_eq!(s.wazuh.tls.ca_cert, Some(PathBuf::from("/etc/ca.pem")));
+}
+
+/// Plain http has no certificate: one warning, about the missing encryption, whether or not
+/// verification is off or a password is set.
+#[test]
+fn plain_http_gives_one_warning_about_encryption_not_certificates() {
+    for text in [
+        "wazuh: {base_url: 'http://indexer:9200', verify_ssl: false}",
+        "wazuh: {base_url: 'http://indexer:9200', password: pw}",
+        "wazuh: {base_url: 'http://indexer:9200', password: pw, verify_ssl: false}",
+    ] {
+        let s = config(text).expect("valid");
+        assert_eq!(s.warnings.len(), 1, "{text}: {:?}", s.warnings);
+        let w = &s.warnings[0];
+        assert!(
+            w.contains("connection to http://indexer:9200/ is not encrypted (http)")
+                && w.contains("clear text"),
+            "{text}: {w}"
+        );
+        assert!(!w.contains("certificate"), "{text}: {w}");
+    }
+    let s = config("wazuh: {base_url: 'http://indexer:9200'}").expect("valid");
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
 }
 
 #[test]

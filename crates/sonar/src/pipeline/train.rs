@@ -10,7 +10,7 @@ use super::{
     mvad_params, needed_fields, open_source, stream_into, Clock, Fetched, Phase, Progress,
     RunSummary, StopFlag,
 };
-use crate::config::Settings;
+use crate::config::{Settings, SlidingWindow};
 use crate::features::{FeatureBuilder, FeaturePlan, FieldPath};
 use crate::sink::{DataStreamSink, WriteInspector, WriteOptions};
 use crate::source::timestamp::parse_timestamp_value;
@@ -32,6 +32,9 @@ pub struct TrainOutcome {
     pub columns: usize,
     /// Epochs run (early stopping may end before the maximum).
     pub epochs_run: usize,
+    /// The window the model was fitted with: the configured one, or a smaller one under the
+    /// small-data rule.
+    pub sliding_window: usize,
     /// Counts for the summary line.
     pub summary: RunSummary,
 }
@@ -178,6 +181,36 @@ pub(crate) fn build_features(
     })
 }
 
+/// The small-data rule (docs/configuration.md): when no file set `sliding_window` and the training
+/// data hold only `rows` buckets, the largest window from [`SlidingWindow::MIN`] up to the
+/// configured one that `rows` buckets can train (the engine's minimum, and
+/// `training.min_samples` or else `window + 1`). `None` when the window was set explicitly
+/// (then too little data is the usual error) or not even the smallest window fits.
+fn small_data_window(
+    settings: &Settings,
+    params: &sonar_mvad::MvadParams,
+    rows: usize,
+) -> Option<usize> {
+    if settings.mvad.sliding_window_given {
+        return None;
+    }
+    let smallest = SlidingWindow::MIN as usize;
+    let configured = settings.mvad.sliding_window.get() as usize;
+    (smallest..configured).rev().find(|&window| {
+        let engine_rows = sonar_mvad::data_needs(&sonar_mvad::MvadParams {
+            sliding_window: Some(window),
+            ..params.clone()
+        })
+        .min_rows;
+        let min_samples = if settings.training.min_samples_given {
+            settings.training.min_samples
+        } else {
+            window + 1
+        };
+        engine_rows.max(min_samples) <= rows
+    })
+}
+
 /// Trains the run's model and saves it under `settings.model_path` (a directory holding
 /// `model.safetensors` and `model_meta.json`, with the feature schema in the metadata).
 /// With shipping on (and not a dry run of it), the scenario's stream templates are installed.
@@ -190,7 +223,7 @@ pub fn train(
 ) -> Result<TrainOutcome, Error> {
     let started = Instant::now();
     let plan = feature_spec(settings).validate()?;
-    let params = mvad_params(settings)?;
+    let mut params = mvad_params(settings)?;
     params.validate()?;
     let now = clock.now();
     let range = training_range(settings, &plan, now)?;
@@ -222,7 +255,22 @@ pub fn train(
     )?;
     let mut summary = fetched.summary();
     let matrix = fetched.matrix;
-    if matrix.rows() < needed {
+    let smaller_window = if matrix.rows() < needed {
+        small_data_window(settings, &params, matrix.rows())
+    } else {
+        None
+    };
+    if let Some(window) = smaller_window {
+        tracing::warn!(
+            buckets = matrix.rows(),
+            sliding_window = settings.mvad.sliding_window.get(),
+            effective_window = window,
+            "too few training buckets for the default sliding_window {}: fitting with \
+             sliding_window {window} instead (set sliding_window to choose it)",
+            settings.mvad.sliding_window.get()
+        );
+        params.sliding_window = Some(window);
+    } else if matrix.rows() < needed {
         return Err(Error::NotEnoughTrainingData {
             rows: matrix.rows(),
             needed,
@@ -233,8 +281,13 @@ pub fn train(
                     settings.mvad.sliding_window.get(),
                     params.batch_size
                 )
-            } else {
+            } else if settings.training.min_samples_given {
                 "training.min_samples".to_owned()
+            } else {
+                format!(
+                    "sliding_window {} plus the row it predicts",
+                    settings.mvad.sliding_window.get()
+                )
             },
         });
     }
@@ -286,6 +339,9 @@ pub fn train(
         range,
         columns: matrix.cols(),
         epochs_run,
+        sliding_window: params
+            .sliding_window
+            .unwrap_or(settings.mvad.sliding_window.get() as usize),
         summary,
     })
 }

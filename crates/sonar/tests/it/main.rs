@@ -11,5 +11,6 @@ mod indexer_faults;
 mod nginx;
 mod osmem;
 mod sink;
+mod small_data;
 mod state_files;
 mod tls;

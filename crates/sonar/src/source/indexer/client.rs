@@ -195,12 +195,10 @@ impl IndexerClient {
             .use_rustls_tls()
             .timeout(connection.timeout)
             .connect_timeout(connection.connect_timeout);
+        // No warning here: the settings word the one warning of an insecure connection
+        // (plain http, or certificates not verified) once per run, and a run builds clients
+        // more than once.
         if !connection.verify_ssl {
-            tracing::warn!(
-                base_url = %connection.base_url,
-                "verify_ssl is false: the indexer's TLS certificate is NOT verified; \
-                 set wazuh.verify_ssl: true and wazuh.ca_cert for production"
-            );
             builder = builder.danger_accept_invalid_certs(true);
         }
         if let Some(path) = &connection.ca_cert {

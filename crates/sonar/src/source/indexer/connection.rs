@@ -94,8 +94,8 @@ pub struct IndexerConnection {
     pub username: String,
     /// HTTP basic-auth password.
     pub password: Password,
-    /// Verify the server's TLS certificate (default true). Off is logged as a warning each
-    /// time a client is built.
+    /// Verify the server's TLS certificate (default true). The client does not warn when it
+    /// is off: the settings (`config`) word that warning once per run.
     pub verify_ssl: bool,
     /// PEM file with the CA certificate(s) that signed the indexer's certificate, trusted in
     /// addition to the system roots.
