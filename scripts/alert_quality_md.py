@@ -23,10 +23,10 @@ lines = [
     "the training buckets, calibrated on the rest with the same tail fit, and thresholded the same way.",
     "",
     "A phase is hit when an event overlaps it; the chain is the span from the first phase's start to "
-    "the last phase's end; an event is false when it overlaps no phase. VUS-PR is bucket-level "
+    "the last phase's end; an event is false when it overlaps no attack at all (on the demo, an event during another scenario's labelled attack counts as "in other attacks", neither hit nor false). VUS-PR is bucket-level "
     "(buffers up to 12 buckets), a bucket is positive when it overlaps a phase.",
     "",
-    "| data | method | threshold | chain | phases hit | events (in attacks) | false / day | anomalous buckets (in attacks) | VUS-PR | seconds |",
+    "| data | method | threshold | chain | phases hit | events (in attacks, in other attacks) | false / day | anomalous buckets (in attacks) | VUS-PR | seconds |",
     "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
 ]
 totals = {}
@@ -39,7 +39,7 @@ for path in reports:
         vus = "n/a" if m["vus_pr"] is None else f"{m['vus_pr']:.3f}"
         lines.append(
             f"| {name} | {m['method']} | {m['threshold']:.4f} | {'hit' if m['chain_hit'] else 'miss'} "
-            f"| {hit}/{len(m['phases'])} | {m['events']} ({m['events_in_attacks']}) "
+            f"| {hit}/{len(m['phases'])} | {m['events']} ({m['events_in_attacks']}, {m['events_in_other_attacks']}) "
             f"| {m['false_events_per_day']:.2f} | {m['anomalous_buckets']} ({m['anomalous_buckets_in_attacks']}) "
             f"| {vus} | {m['seconds']:.0f} |"
         )

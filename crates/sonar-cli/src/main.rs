@@ -275,11 +275,11 @@ fn eval_alerts(global: &GlobalArgs, args: &args::EvalArgs, stop: &StopFlag) -> R
         report.attack_buckets,
         report.phases
     );
-    println!("| method | threshold | chain | phases hit | events | in attacks | false / day | anomalous buckets (in attacks) | VUS-PR | seconds |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| method | threshold | chain | phases hit | events | in attacks | in other attacks | false / day | anomalous buckets (in attacks) | VUS-PR | seconds |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for m in &report.methods {
         println!(
-            "| {} | {:.4} (min_consecutive {}) | {} | {}/{} | {} | {} | {:.2} | {} ({}) | {} | {:.1} |",
+            "| {} | {:.4} (min_consecutive {}) | {} | {}/{} | {} | {} | {} | {:.2} | {} ({}) | {} | {:.1} |",
             m.method,
             m.threshold,
             m.min_consecutive,
@@ -288,6 +288,7 @@ fn eval_alerts(global: &GlobalArgs, args: &args::EvalArgs, stop: &StopFlag) -> R
             m.phases.len(),
             m.events,
             m.events_in_attacks,
+            m.events_in_other_attacks,
             m.false_events_per_day,
             m.anomalous_buckets,
             m.anomalous_buckets_in_attacks,

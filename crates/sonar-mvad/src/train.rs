@@ -428,7 +428,10 @@ const CALIBRATION_WINDOWS: usize = 8192;
 /// A held-out window whose raw score is rarer than this under a first calibration is taken
 /// for contamination (an incident inside the training window) and left out of the second.
 const CONTAMINATION_P: f64 = 1e-3;
-/// At most this share of the held-out windows is left out as contaminated: the robust tail
+/// At most this share of the held-out windows is left out as extreme single windows: the
+/// tail fit reads quantiles up to the 95th, so more could not be told from a heavy tail.
+const MAX_SPIKES: f64 = 0.05;
+/// At most this share of the held-out windows is left out as contaminated runs: the robust tail
 /// that flags them reads quantiles up to the 87.5th, so more could not be told from a heavy
 /// normal tail.
 const MAX_CONTAMINATION: f64 = 0.125;
@@ -444,9 +447,9 @@ struct HeldOut {
 
 impl HeldOut {
     /// Two passes, so that an incident inside the training window neither inflates the error
-    /// scales nor widens the calibration's tail: the first scores every window, the windows
-    /// whose score is extreme under a robust tail ([`contaminated`]) are set aside with the
-    /// windows their trailing means read, and the second measures scales and calibration on
+    /// scales nor widens the calibration's tail: the first scores every window, extreme
+    /// windows ([`extreme`]) and sustained runs ([`contaminated`], with the windows their
+    /// trailing means read) are set aside, and the second measures scales and calibration on
     /// the others, leaving out every trailing mean that includes a set-aside window.
     fn measure(
         net: &NativeNet,
@@ -467,22 +470,26 @@ impl HeldOut {
         let everything = vec![true; ends.len()];
         let scales = score::ErrorScales::measure_kept(&out, &observed, norm, &everything);
         let werr = scoring.variable_errors(&out, &observed, pct_weight, norm, Some(&scales));
+        let raw = score::row_scores(&werr, k);
         let first_scores = scoring.row_scores(&werr, k);
-        // Flagged on the scores the calibration describes (trailing means under the default
-        // scoring): sparse alert data have isolated one-bucket spikes that are normal, an
-        // incident is a sustained run, and the trailing mean tells the two apart.
-        let flagged = contaminated(&first_scores);
-        if !flagged.contains(&true) {
+        // Two signs of contamination. A window whose own error is extreme under a fit of all
+        // of them ([`extreme`]); and a sustained run, seen in the scores the calibration
+        // describes (trailing means under the default scoring) under a robust tail
+        // ([`contaminated`]): sparse alert data have isolated spikes whose height says little,
+        // an incident lasts, and a long one would mask itself in the first test.
+        let spikes = extreme(&raw);
+        let runs = contaminated(&first_scores);
+        if !spikes.contains(&true) && !runs.contains(&true) {
             return Self {
                 scales,
                 calibration: ScoreCalibration::fit(&first_scores),
             };
         }
-        // The windows whose errors entered a flagged mean are left out of the scales, and
-        // every mean that includes one of them is left out of the calibration.
+        // Left out of the scales: the flagged windows and the windows whose errors entered a
+        // flagged mean. Left out of the calibration: every mean that includes one of them.
         let smooth = scoring.smooth_rows.max(1);
-        let mut dirty = vec![false; ends.len()];
-        for (i, _) in flagged.iter().enumerate().filter(|(_, f)| **f) {
+        let mut dirty = spikes;
+        for (i, _) in runs.iter().enumerate().filter(|(_, f)| **f) {
             dirty[(i + 1).saturating_sub(smooth)..=i]
                 .iter_mut()
                 .for_each(|d| *d = true);
@@ -562,6 +569,27 @@ fn contaminated(scores: &[f64]) -> Vec<bool> {
         .collect();
     rare.sort_by(|a, b| a.0.total_cmp(&b.0));
     let cap = (MAX_CONTAMINATION * scores.len() as f64) as usize;
+    rare.into_iter()
+        .take(cap)
+        .for_each(|(_, i)| flags[i] = true);
+    flags
+}
+
+/// Which scores are rarer than [`CONTAMINATION_P`] under a calibration of all of them, at
+/// most [`MAX_SPIKES`] of them (the most extreme first).
+fn extreme(scores: &[f64]) -> Vec<bool> {
+    let mut flags = vec![false; scores.len()];
+    let Some(cal) = ScoreCalibration::fit(scores) else {
+        return flags;
+    };
+    let mut rare: Vec<(f64, usize)> = scores
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (cal.tail_probability(s), i))
+        .filter(|(p, _)| *p < CONTAMINATION_P)
+        .collect();
+    rare.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let cap = (MAX_SPIKES * scores.len() as f64) as usize;
     rare.into_iter()
         .take(cap)
         .for_each(|(_, i)| flags[i] = true);

@@ -137,7 +137,10 @@ pub struct AlertMethodReport {
     pub events: usize,
     /// Events overlapping an attack phase.
     pub events_in_attacks: usize,
-    /// Events overlapping no phase.
+    /// Events overlapping no phase of this scenario but an attack labelled for another
+    /// scenario of the same file (demo/labels.json): neither a hit nor a false alarm.
+    pub events_in_other_attacks: usize,
+    /// Events overlapping no attack at all.
     pub false_events: usize,
     /// `false_events` per day of detection.
     pub false_events_per_day: f64,
@@ -195,8 +198,8 @@ pub fn run(request: &AlertEvalRequest) -> Result<AlertEvalReport, Error> {
     let ts_field = request.settings.wazuh.timestamp_field.clone();
     let bucket_seconds = i64::from(request.settings.features.bucket_minutes) * 60;
     let is_ait = is_ait_csv(&request.alerts)?;
-    let mut windows = match &request.attacks {
-        Attacks::TimeLabel if is_ait => ait_windows(&request.alerts)?,
+    let (mut windows, others) = match &request.attacks {
+        Attacks::TimeLabel if is_ait => (ait_windows(&request.alerts)?, Vec::new()),
         Attacks::TimeLabel => {
             return Err(Error::EvalInput {
                 path: request.alerts.clone(),
@@ -274,7 +277,7 @@ pub fn run(request: &AlertEvalRequest) -> Result<AlertEvalReport, Error> {
                 }
             }
         };
-        let m = measure(method, &scored, &windows, detection);
+        let m = measure(method, &scored, &windows, &others, detection);
         report.buckets = scored.buckets.len();
         report.attack_buckets = scored
             .buckets
@@ -452,6 +455,7 @@ fn measure(
     method: &str,
     scored: &Scored,
     windows: &[AttackWindow],
+    others: &[AttackWindow],
     detection: TimeRange,
 ) -> AlertMethodReport {
     let buckets = &scored.buckets;
@@ -484,7 +488,11 @@ fn measure(
         end: windows.iter().map(|w| w.end).max().unwrap_or(detection.end),
     };
     let events_in_attacks = events.iter().filter(|e| in_attack(e.start, e.end)).count();
-    let false_events = events.len() - events_in_attacks;
+    let events_in_other_attacks = events
+        .iter()
+        .filter(|e| !in_attack(e.start, e.end) && others.iter().any(|w| w.overlaps(e.start, e.end)))
+        .count();
+    let false_events = events.len() - events_in_attacks - events_in_other_attacks;
     let days = (detection.end - detection.start).num_seconds() as f64 / 86_400.0;
     let labels: Vec<bool> = buckets.iter().map(|b| in_attack(b.start, b.end)).collect();
     let scores: Vec<f64> = buckets.iter().map(|b| b.anomaly_score).collect();
@@ -496,6 +504,7 @@ fn measure(
         chain_hit: events.iter().any(|e| chain.overlaps(e.start, e.end)),
         events: events.len(),
         events_in_attacks,
+        events_in_other_attacks,
         false_events,
         false_events_per_day: if days > 0.0 {
             false_events as f64 / days
@@ -642,7 +651,7 @@ fn read_windows(
     path: &Path,
     detect_file: Option<&Path>,
     scenario: Option<&str>,
-) -> Result<Vec<AttackWindow>, Error> {
+) -> Result<(Vec<AttackWindow>, Vec<AttackWindow>), Error> {
     let text = std::fs::read_to_string(path).map_err(|e| io_error("reading", path, e))?;
     let bad = |problem: String| Error::EvalInput {
         path: path.to_owned(),
@@ -653,7 +662,7 @@ fn read_windows(
     let detect_name = detect_file
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy());
-    let mut out = Vec::new();
+    let (mut out, mut others) = (Vec::new(), Vec::new());
     for (i, entry) in entries.iter().enumerate() {
         if let (Some(file), Some(name)) = (entry.get("file").and_then(Value::as_str), &detect_name)
         {
@@ -661,13 +670,10 @@ fn read_windows(
                 continue;
             }
         }
-        if let (Some(stem), Some(wanted)) =
-            (entry.get("scenario").and_then(Value::as_str), scenario)
-        {
-            if stem != wanted {
-                continue;
-            }
-        }
+        let own = match (entry.get("scenario").and_then(Value::as_str), scenario) {
+            (Some(stem), Some(wanted)) => stem == wanted,
+            _ => true,
+        };
         let time = |key: &str| -> Result<DateTime<Utc>, Error> {
             let v = entry
                 .get(key)
@@ -678,21 +684,22 @@ fn read_windows(
         if end <= start {
             return Err(bad(format!("window {i}: `end` is not after `start`")));
         }
-        out.push(AttackWindow {
+        let window = AttackWindow {
             name: entry
                 .get("name")
                 .and_then(Value::as_str)
                 .map_or_else(|| format!("window {i}"), str::to_owned),
             start,
             end,
-        });
+        };
+        if own { &mut out } else { &mut others }.push(window);
     }
     if out.is_empty() {
         return Err(bad(
             "no attack window applies to the detection alerts".into()
         ));
     }
-    Ok(out)
+    Ok((out, others))
 }
 
 /// The training and detection files: the given ones, or `alerts` split at `train_until` (AIT
@@ -848,7 +855,7 @@ mod tests {
             start: t("2024-01-01T00:00:00Z"),
             end: t("2024-01-02T00:00:00Z"),
         };
-        let m = measure(DEFAULT, &scored, &windows, detection);
+        let m = measure(DEFAULT, &scored, &windows, &[], detection);
         assert!(m.phases[0].hit);
         assert_eq!(m.phases[0].delay_minutes, Some(0.0));
         assert!(!m.phases[1].hit);
@@ -861,6 +868,21 @@ mod tests {
             (3, 2)
         );
         assert!(m.vus_pr.is_some());
+        // The same event during an attack labelled for another scenario is not false.
+        let other = AttackWindow {
+            name: "other".into(),
+            start: t("2024-01-01T00:25:00Z"),
+            end: t("2024-01-01T00:30:00Z"),
+        };
+        let m = measure(DEFAULT, &scored, &windows, &[other], detection);
+        assert_eq!(
+            (
+                m.events_in_attacks,
+                m.events_in_other_attacks,
+                m.false_events
+            ),
+            (1, 1, 0)
+        );
     }
 
     #[test]
@@ -937,9 +959,12 @@ mod tests {
                 {"name": "d", "scenario": "other", "start": "2024-01-04T00:00:00Z", "end": "2024-01-04T01:00:00Z"}]"#,
         )
         .unwrap();
-        let w = read_windows(&labels, Some(Path::new("demo/two.ndjson")), Some("mine")).unwrap();
+        let (w, others) =
+            read_windows(&labels, Some(Path::new("demo/two.ndjson")), Some("mine")).unwrap();
         let names: Vec<&str> = w.iter().map(|w| w.name.as_str()).collect();
         assert_eq!(names, ["b", "c"]);
-        assert_eq!(read_windows(&labels, None, None).unwrap().len(), 4);
+        assert_eq!(others.len(), 1);
+        assert_eq!(others[0].name, "d");
+        assert_eq!(read_windows(&labels, None, None).unwrap().0.len(), 4);
     }
 }
