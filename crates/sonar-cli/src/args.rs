@@ -105,6 +105,33 @@ pub enum Command {
     /// Measure detection quality: train on a CSV, score a labelled CSV, print threshold-free
     /// metrics for the engine next to the random-score and PCA baselines.
     Eval(EvalArgs),
+    /// Run every enabled scenario of a directory (or list) in one process: each on its own
+    /// polling schedule, with metrics and health on an optional loopback listener.
+    Serve(ServeArgs),
+}
+
+/// `sonar serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Scenario files, or directories of scenario files (`*.yaml`, `*.yml`).
+    #[arg(required = true, value_name = "SCENARIO|DIR")]
+    pub scenarios: Vec<PathBuf>,
+    /// Serve `/metrics` (Prometheus text format) and `/health` on this address, e.g.
+    /// 127.0.0.1:9108 (port 0 picks a free port; the address is printed).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Ship anomalies to each scenario's data stream.
+    #[arg(long)]
+    pub ship: bool,
+    /// Write flags.
+    #[command(flatten)]
+    pub write: WriteArgs,
+    /// Testing aid: pretend the current time is TIME (RFC 3339); waits advance this simulated clock instantly.
+    #[arg(long, value_name = "TIME", hide = true)]
+    pub now: Option<DateTime<Utc>>,
+    /// Stop after every scenario has polled N times.
+    #[arg(long, value_name = "N")]
+    pub max_polls: Option<u64>,
 }
 
 /// `--scenario` for train and detect.
@@ -383,6 +410,21 @@ impl SyntheticArgs {
 }
 
 impl Run {
+    /// `sonar serve` (per scenario, the mode is realtime).
+    pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Self {
+        let mut overrides = global.overrides(&args.write);
+        overrides.ship = args.ship;
+        overrides.mode = Some(DetectionMode::Realtime);
+        Self {
+            config: global.config.clone(),
+            scenario: None,
+            overrides,
+            payload_dir_given: args.write.payload_dir.is_some(),
+            now: args.now,
+            max_polls: args.max_polls,
+        }
+    }
+
     /// `sonar train`.
     pub fn train(global: &GlobalArgs, args: &TrainArgs) -> Self {
         let mut overrides = global.overrides(&args.write);

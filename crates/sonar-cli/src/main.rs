@@ -5,6 +5,7 @@
 //! its causes on stderr), 2 usage error (clap's message). Ctrl+C / SIGTERM stop cleanly.
 
 mod args;
+mod listen;
 mod progress;
 
 use std::io::IsTerminal;
@@ -38,17 +39,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let stop = StopFlag::new();
-    let handler_stop = stop.clone();
-    // First signal: stop after the current step. Second: leave at once.
-    if let Err(e) = ctrlc::set_handler(move || {
-        if handler_stop.is_raised() {
-            std::process::exit(130);
-        }
-        eprintln!("stopping (Ctrl+C again to exit at once)…");
-        handler_stop.raise();
-    }) {
-        tracing::warn!(error = %e, "cannot install the Ctrl+C/SIGTERM handler");
-    }
+    install_stop_handler(&stop, !matches!(cli.command, Command::Serve(_)));
     match run(cli, &stop) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -59,6 +50,34 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// SIGINT and SIGTERM (and SIGHUP, except under `serve`, where it reloads the scenarios)
+/// raise `stop`: the run stops after the current step. A second signal exits at once (130).
+fn install_stop_handler(stop: &StopFlag, hangup_stops: bool) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = vec![SIGINT, SIGTERM];
+    #[cfg(unix)]
+    if hangup_stops {
+        signals.push(signal_hook::consts::SIGHUP);
+    }
+    #[cfg(not(unix))]
+    let _ = hangup_stops;
+    let flag = stop.shared();
+    for signal in signals {
+        let installed = signal_hook::flag::register_conditional_shutdown(signal, 130, flag.clone())
+            .and_then(|_| signal_hook::flag::register(signal, flag.clone()));
+        if let Err(e) = installed {
+            tracing::warn!(error = %e, signal, "cannot install the stop handler");
+        }
+    }
+    let heard = stop.clone();
+    std::thread::spawn(move || {
+        while !heard.is_raised() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        eprintln!("stopping (Ctrl+C again to exit at once)…");
+    });
 }
 
 fn init_logging(global: &GlobalArgs) -> Result<()> {
@@ -104,6 +123,10 @@ fn run(cli: Cli, stop: &StopFlag) -> Result<()> {
                 train(&settings, &run, clock.as_ref(), stop)?;
             }
             detect(&settings, &run, clock.as_ref(), stop)
+        }
+        Command::Serve(args) => {
+            let run = Run::serve(&cli.global, args);
+            serve(&run, args, stop)
         }
         Command::Scenario(args) => {
             let run = Run::scenario(&cli.global, args);
@@ -323,6 +346,56 @@ fn eval_alerts(global: &GlobalArgs, args: &args::EvalArgs, stop: &StopFlag) -> R
             day(&phase.start),
             cells.join(" | ")
         );
+    }
+    Ok(())
+}
+
+/// `sonar serve`: every enabled scenario in one process (`sonar::pipeline::serve`), SIGHUP
+/// reloads the scenario files, `--listen` serves `/metrics` and `/health`.
+fn serve(run: &Run, args: &args::ServeArgs, stop: &StopFlag) -> Result<()> {
+    use sonar::pipeline::{PollResult, ReloadFlag, ServeRequest, StatusBoard};
+    use std::sync::Arc;
+    let clock: Arc<dyn Clock + Send + Sync> = match run.now {
+        Some(now) => Arc::new(SimulatedClock::new(now)),
+        None => Arc::new(SystemClock),
+    };
+    let reload = ReloadFlag::default();
+    #[cfg(unix)]
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.shared())
+        .context("cannot install the SIGHUP handler")?;
+    let board = StatusBoard::default();
+    if let Some(addr) = args.listen {
+        let local = listen::start(addr, board.clone(), clock.clone(), stop.clone())?;
+        println!("listening on http://{local} (/metrics, /health)");
+    }
+    let request = ServeRequest {
+        config: run.config.clone(),
+        scenarios: args.scenarios.clone(),
+        overrides: run.overrides.clone(),
+        payload_dir_given: run.payload_dir_given,
+    };
+    let mut progress = CliProgress::new();
+    let mut on_poll = |id: &str, result: &PollResult| match result {
+        PollResult::Scored(o) => println!("poll {id} {}: {}", fmt_range(&o.range), o.summary),
+        PollResult::NothingNew => println!("poll {id}: no complete bucket since the last poll"),
+        PollResult::Retrying(e) => println!("poll {id}: failed, retrying with backoff: {e}"),
+        PollResult::Stopped => {}
+    };
+    pipeline::serve(
+        &request,
+        clock.as_ref(),
+        &mut progress,
+        stop,
+        &reload,
+        &board,
+        LoopLimit {
+            max_polls: run.max_polls,
+        },
+        &mut on_poll,
+    )
+    .context("the service failed")?;
+    if stop.is_raised() {
+        println!("stopped cleanly; each scenario resumes after its last scored bucket");
     }
     Ok(())
 }

@@ -261,6 +261,16 @@ pub enum Error {
         /// What was running.
         during: &'static str,
     },
+    // ---- service ----
+    /// A scenario of `sonar serve` failed (set up, training or a poll); it is retried.
+    #[error("scenario {scenario}: {problem}")]
+    Service {
+        /// The scenario id.
+        scenario: String,
+        /// What failed.
+        problem: String,
+    },
+
     // ---- evaluation ----
     /// An evaluation input file is unusable (see `eval::data` for the accepted CSV shape).
     #[error("{path}: {problem}")]

@@ -23,7 +23,7 @@ use super::{repo, text};
 const PASSWORD: &str = "e2e-Secret-4711";
 const ALERTS_INDEX: &str = "wazuh-alerts-4.x-2024.05";
 
-fn load_demo_alerts(server: &OsmemServer) {
+pub(super) fn load_demo_alerts(server: &OsmemServer) {
     let mut docs = Vec::new();
     for file in ["security_training.ndjson", "security_detection.ndjson"] {
         let text = std::fs::read_to_string(repo().join("demo").join(file)).expect("demo file");
@@ -37,7 +37,7 @@ fn load_demo_alerts(server: &OsmemServer) {
 }
 
 /// A config for `server`, writing anomalies to `anomalies_index`, models under `dir`.
-fn config(dir: &Path, url: &str, anomalies_index: &str) -> String {
+pub(super) fn config(dir: &Path, url: &str, anomalies_index: &str) -> String {
     let path = dir.join(format!("{anomalies_index}.yaml"));
     std::fs::write(
         &path,
@@ -72,7 +72,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// Every document of `index`, by `_id` (empty when the index does not exist).
-fn documents(url: &str, index: &str) -> BTreeMap<String, Value> {
+pub(super) fn documents(url: &str, index: &str) -> BTreeMap<String, Value> {
     let response: Value = reqwest::blocking::Client::new()
         .post(format!("{url}/{index}/_search"))
         .json(&serde_json::json!({"size": 10000, "query": {"match_all": {}}}))

@@ -9,6 +9,7 @@ mod log_hygiene;
 #[path = "../../../sonar/tests/it/osmem.rs"]
 mod osmem;
 mod secrets;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

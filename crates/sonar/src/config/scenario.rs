@@ -42,6 +42,8 @@ pub struct TrainingSection {
     /// with `fill_with_synthetic`, synthetic buckets pad the series up to it. Default (and
     /// lowest accepted value): what MVAD needs to train, see `Settings::min_training_buckets`.
     pub min_samples: Option<u64>,
+    /// `sonar serve` retrains the model this often (hours); absent or 0: never.
+    pub retrain_every_hours: Option<u64>,
     /// Pad short training data with synthetic alerts up to `min_samples` buckets
     /// (`--fill-with-synthetic` also turns it on). Default false.
     pub fill_with_synthetic: Option<bool>,

@@ -114,6 +114,7 @@ const TRAINING: &[(&str, Kind)] = &[
     ("alert_filter", Kind::Query),
     ("max_numeric_fields", Kind::StrList),
     ("min_samples", Kind::UInt),
+    ("retrain_every_hours", Kind::UInt),
     ("fill_with_synthetic", Kind::Bool),
     ("synthetic_count", Kind::UInt),
     ("synthetic_mode", Kind::Str),

@@ -288,6 +288,8 @@ pub struct TrainingSettings {
     pub min_samples_given: bool,
     /// Pad short training data with synthetic buckets.
     pub fill_with_synthetic: bool,
+    /// `training.retrain_every_hours`: how often `sonar serve` retrains (`None`: never).
+    pub retrain_every: Option<Duration>,
     /// How padding alerts look.
     pub synthetic: SyntheticSpec,
 }
@@ -940,6 +942,10 @@ pub fn resolve(
         min_samples: min_samples as usize,
         min_samples_given: tr.min_samples.is_some(),
         fill_with_synthetic: flags.fill_with_synthetic || tr.fill_with_synthetic.unwrap_or(false),
+        retrain_every: tr
+            .retrain_every_hours
+            .filter(|h| *h > 0)
+            .map(|h| Duration::from_secs(h.saturating_mul(3600))),
         synthetic: synthetic.clone(),
     };
 

@@ -15,6 +15,7 @@
 mod chain;
 pub mod detect;
 pub mod realtime;
+pub mod serve;
 pub mod train;
 
 use std::path::PathBuf;
@@ -38,7 +39,8 @@ pub use chain::ChainedSource;
 pub use detect::{
     detect, historical_range, open_sink, DetectOutcome, DetectRequest, LoadedModel, PendingBucket,
 };
-pub use realtime::{run_realtime, LoopLimit, RealtimeState};
+pub use realtime::{run_realtime, LoopLimit, PollResult, Poller, RealtimeState};
+pub use serve::{serve, ReloadFlag, ScenarioStatus, ServeRequest, StatusBoard};
 pub use train::{train, write_options, TrainOutcome};
 
 /// The current time and a way to wait: the system clock in production, a simulated one in
@@ -106,6 +108,11 @@ impl StopFlag {
     /// A flag not yet raised.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The shared flag, for signal handlers (`signal_hook::flag::register`).
+    pub fn shared(&self) -> Arc<AtomicBool> {
+        self.0.clone()
     }
 
     /// Raises the flag.

@@ -142,6 +142,152 @@ pub struct LoopLimit {
     pub max_polls: Option<u64>,
 }
 
+/// What one poll did.
+#[derive(Debug)]
+pub enum PollResult {
+    /// New complete buckets were scored and their anomalies written.
+    Scored(Box<DetectOutcome>),
+    /// No bucket completed since the last poll.
+    NothingNew,
+    /// The poll failed in a way waiting may cure (the indexer is down or overloaded); the
+    /// next poll retries the same buckets after [`Poller::wait`].
+    Retrying(Error),
+    /// The stop flag was raised during the poll.
+    Stopped,
+}
+
+/// One scenario's realtime position and schedule, one poll at a time: what
+/// [`run_realtime`] loops over, and what `sonar serve` interleaves for many scenarios.
+#[derive(Debug)]
+pub struct Poller {
+    path: PathBuf,
+    state: RealtimeState,
+    failures: u32,
+    wait: Duration,
+}
+
+impl Poller {
+    /// Loads the scenario's realtime state (a fresh one when there is no state file).
+    pub fn new(settings: &Settings) -> Result<Self, Error> {
+        let path = RealtimeState::path(settings);
+        let state = RealtimeState::load(&path, settings.shipping.scenario_id.as_str())?;
+        Ok(Self {
+            path,
+            state,
+            failures: 0,
+            wait: polling_interval(settings),
+        })
+    }
+
+    /// The state file.
+    pub fn state_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// End of the last scored bucket.
+    pub fn last_scored_end(&self) -> Option<DateTime<Utc>> {
+        self.state.last_scored_end
+    }
+
+    /// How long to wait before the next poll: the polling interval, or the backoff after a
+    /// failure (5 s doubling, capped at the interval).
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// Scores the complete buckets that no earlier poll scored, writes their anomalies to
+    /// `sink`, then saves the position. Errors other than transient ones are returned (the
+    /// position is unchanged, so a later poll retries the same buckets).
+    pub fn poll(
+        &mut self,
+        settings: &Settings,
+        model: &LoadedModel,
+        sink: &mut dyn AnomalySink,
+        clock: &dyn Clock,
+        progress: &mut dyn Progress,
+        stop: &StopFlag,
+    ) -> Result<PollResult, Error> {
+        let interval = polling_interval(settings);
+        self.wait = interval;
+        let k = settings.detection.min_consecutive.max(1) as usize;
+        let delay = TimeDelta::from_std(settings.detection.ingestion_delay).unwrap_or_default();
+        let lookback =
+            TimeDelta::from_std(settings.detection.lookback).unwrap_or(TimeDelta::minutes(10));
+        let b = model.bucket_seconds();
+        let complete_end = floor_to_bucket(clock.now() - delay, b);
+        let state = &mut self.state;
+        let start = state
+            .last_scored_end
+            .unwrap_or_else(|| floor_to_bucket(complete_end - lookback, b));
+        if complete_end <= start {
+            tracing::info!(next_bucket_end = %(start + TimeDelta::seconds(b)), "no complete bucket since the last poll");
+            return Ok(PollResult::NothingNew);
+        }
+        let request = DetectRequest {
+            range: Some(TimeRange {
+                start,
+                end: complete_end,
+            }),
+            pending: state.pending.clone(),
+            prior: if state.pending_run >= k {
+                state.pending_run
+            } else {
+                0
+            },
+            open_event: state.open_event.as_ref().map(|e| AnomalyEvent {
+                id: e.id.clone(),
+                start: e.start,
+                end: e.end,
+                bucket_count: e.bucket_count,
+            }),
+            scorer: state.scorer.clone(),
+        };
+        match detect(settings, model, &request, sink, clock, progress, stop) {
+            Ok(outcome) => {
+                self.failures = 0;
+                state.last_scored_end = Some(complete_end);
+                state.pending_run = outcome.trailing_run;
+                state.pending = outcome.pending.clone();
+                state.scorer = Some(outcome.scorer.clone());
+                state.open_event = outcome.open_event.as_ref().map(|e| StoredEvent {
+                    id: e.id.clone(),
+                    start: e.start,
+                    end: e.end,
+                    bucket_count: e.bucket_count,
+                });
+                state.save(&self.path)?;
+                Ok(PollResult::Scored(Box::new(outcome)))
+            }
+            Err(Error::Stopped { .. }) => Ok(PollResult::Stopped),
+            Err(e) if is_transient(&e) => {
+                self.failures += 1;
+                self.wait = backoff(self.failures, interval);
+                tracing::warn!(
+                    error = %e, failures = self.failures, retry_in_s = self.wait.as_secs(),
+                    "poll failed; the indexer looks unavailable, retrying with backoff (nothing is skipped)"
+                );
+                Ok(PollResult::Retrying(e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The scenario's polling interval (at least a second).
+fn polling_interval(settings: &Settings) -> Duration {
+    settings
+        .detection
+        .polling_interval
+        .max(Duration::from_secs(1))
+}
+
+/// The wait after the `failures`-th failure in a row: [`BACKOFF_BASE`] doubling, at most `cap`.
+pub fn backoff(failures: u32, cap: Duration) -> Duration {
+    BACKOFF_BASE
+        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1)))
+        .min(cap)
+}
+
 /// Runs the realtime loop until `stop` is raised or `limit` is reached. `on_poll` sees each
 /// poll's outcome (the CLI prints one summary line per poll). Returns the totals.
 #[allow(clippy::too_many_arguments)]
@@ -155,90 +301,27 @@ pub fn run_realtime(
     limit: LoopLimit,
     on_poll: &mut dyn FnMut(&DetectOutcome),
 ) -> Result<RunSummary, Error> {
-    let path = RealtimeState::path(settings);
-    let scenario_id = settings.shipping.scenario_id.as_str();
-    let mut state = RealtimeState::load(&path, scenario_id)?;
-    let k = settings.detection.min_consecutive.max(1) as usize;
-    let interval = settings
-        .detection
-        .polling_interval
-        .max(Duration::from_secs(1));
-    let delay = TimeDelta::from_std(settings.detection.ingestion_delay).unwrap_or_default();
-    let lookback =
-        TimeDelta::from_std(settings.detection.lookback).unwrap_or(TimeDelta::minutes(10));
-    let b = model.bucket_seconds();
+    let mut poller = Poller::new(settings)?;
     let mut total = RunSummary::default();
-    let mut failures: u32 = 0;
     let mut polls: u64 = 0;
     tracing::info!(
-        state = %path.display(), resume_from = ?state.last_scored_end,
-        interval_s = interval.as_secs(), "realtime detection started; Ctrl+C stops it"
+        state = %poller.state_path().display(), resume_from = ?poller.last_scored_end(),
+        interval_s = poller.wait().as_secs(), "realtime detection started; Ctrl+C stops it"
     );
     while !stop.is_raised() {
-        let now = clock.now();
-        let complete_end = floor_to_bucket(now - delay, b);
-        let start = state
-            .last_scored_end
-            .unwrap_or_else(|| floor_to_bucket(complete_end - lookback, b));
-        let mut wait = interval;
-        if complete_end > start {
-            let request = DetectRequest {
-                range: Some(TimeRange {
-                    start,
-                    end: complete_end,
-                }),
-                pending: state.pending.clone(),
-                prior: if state.pending_run >= k {
-                    state.pending_run
-                } else {
-                    0
-                },
-                open_event: state.open_event.as_ref().map(|e| AnomalyEvent {
-                    id: e.id.clone(),
-                    start: e.start,
-                    end: e.end,
-                    bucket_count: e.bucket_count,
-                }),
-                scorer: state.scorer.clone(),
-            };
-            match detect(settings, model, &request, sink, clock, progress, stop) {
-                Ok(outcome) => {
-                    failures = 0;
-                    state.last_scored_end = Some(complete_end);
-                    state.pending_run = outcome.trailing_run;
-                    state.pending = outcome.pending.clone();
-                    state.scorer = Some(outcome.scorer.clone());
-                    state.open_event = outcome.open_event.as_ref().map(|e| StoredEvent {
-                        id: e.id.clone(),
-                        start: e.start,
-                        end: e.end,
-                        bucket_count: e.bucket_count,
-                    });
-                    state.save(&path)?;
-                    total.absorb(&outcome.summary);
-                    on_poll(&outcome);
-                }
-                Err(Error::Stopped { .. }) => break,
-                Err(e) if is_transient(&e) => {
-                    failures += 1;
-                    wait = BACKOFF_BASE
-                        .saturating_mul(2u32.saturating_pow(failures - 1))
-                        .min(interval);
-                    tracing::warn!(
-                        error = %e, failures, retry_in_s = wait.as_secs(),
-                        "poll failed; the indexer looks unavailable, retrying with backoff (nothing is skipped)"
-                    );
-                }
-                Err(e) => return Err(e),
+        match poller.poll(settings, model, sink, clock, progress, stop)? {
+            PollResult::Scored(outcome) => {
+                total.absorb(&outcome.summary);
+                on_poll(&outcome);
             }
-        } else {
-            tracing::info!(next_bucket_end = %(start + TimeDelta::seconds(b)), "no complete bucket since the last poll");
+            PollResult::Stopped => break,
+            PollResult::NothingNew | PollResult::Retrying(_) => {}
         }
         polls += 1;
         if limit.max_polls.is_some_and(|m| polls >= m) {
             break;
         }
-        clock.sleep(wait, stop);
+        clock.sleep(poller.wait(), stop);
     }
     Ok(total)
 }
