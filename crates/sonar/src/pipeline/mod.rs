@@ -1,5 +1,6 @@
-//! Orchestration (SPEC.md §4): one training run, one detection run, and the realtime loop,
-//! each wiring a source, the feature builder, the engine, the detector and a sink.
+//! Orchestration (the commands in README.md "Commands"): one training run, one detection run, and
+//! the realtime loop, each wiring a source, the feature builder, the engine, the detector and a
+//! sink.
 //!
 //! - [`train()`]: source → features (schema frozen into the model's metadata) → fit → save.
 //! - [`detect()`]: model + schema → source (lookback window plus the `W + TW − 1` buckets of

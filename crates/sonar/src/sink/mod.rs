@@ -1,4 +1,4 @@
-//! Anomaly sinks: where anomaly documents go (SPEC §8), and the document builder itself.
+//! Anomaly sinks: where anomaly documents go, and the document builder itself.
 //!
 //! - [`document`]: scored buckets → anomaly documents (the seed's `MVADPostProcessor`), event
 //!   grouping and deterministic ids.
