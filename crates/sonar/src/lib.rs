@@ -10,6 +10,7 @@ pub mod detect;
 pub mod error;
 pub mod eval;
 pub mod features;
+pub mod field;
 pub mod pipeline;
 pub mod sink;
 pub mod source;

@@ -49,7 +49,7 @@ pub mod value;
 
 pub use builder::{BucketGrid, FeatureBuilder, MAX_BUCKETS};
 pub use matrix::{FeatureMatrix, FeatureStats};
-pub use path::{FieldPath, FieldResolver, FieldSlot};
+pub use path::{FieldResolver, FieldSlot};
 pub use schema::{sanitize, CategoricalVocabulary, FeatureSchema, SCHEMA_VERSION};
 pub use spec::{BucketWidth, FeaturePlan, FeatureSpec, MAX_BUCKET_MINUTES};
 

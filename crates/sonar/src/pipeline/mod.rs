@@ -333,7 +333,7 @@ pub fn file_extent(
         fields: Vec::new(),
         alert_filter: None,
     };
-    let field = crate::features::FieldPath::parse(timestamp_field);
+    let field = crate::field::FieldPath::parse(timestamp_field);
     let mut extent: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
     files.stream(&query, &mut |page| {
         for alert in &page {
