@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::device::Device;
 use crate::error::{MvadError, Result};
 use crate::preprocess::FillMethod;
 use crate::score::Scoring;
@@ -89,7 +90,8 @@ pub struct MvadParams {
     pub train_ratio: f64,
     /// Share of rows used for validation (right after the training rows).
     pub val_ratio: f64,
-    /// Compute device (`cpu`; a GPU needs the `gpu` cargo feature).
+    /// Compute device, as written (`cpu`; a GPU needs the `gpu` cargo feature); a typed
+    /// [`Device`] sets it through [`MvadParams::with_device`].
     pub device: String,
     /// Switchable training behaviours.
     pub rules: TrainingRules,
@@ -131,6 +133,14 @@ impl MvadParams {
             rules: TrainingRules::reference(),
             scoring: Scoring::faithful(),
             ..Self::default()
+        }
+    }
+
+    /// These parameters on `device`, stored as its `device` string ([`Device::name`]).
+    pub fn with_device(self, device: Device) -> Self {
+        Self {
+            device: device.name().to_owned(),
+            ..self
         }
     }
 
@@ -323,6 +333,16 @@ fn as_f64(name: &'static str, v: &serde_json::Value) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_device_is_stored_as_its_name() {
+        let gpu = MvadParams::default().with_device(Device::Gpu);
+        assert_eq!(gpu.device, "cuda");
+        assert_eq!(
+            MvadParams::default().with_device(Device::Cpu),
+            MvadParams::default()
+        );
+    }
 
     #[test]
     fn window_sizes_follow_the_reference() {

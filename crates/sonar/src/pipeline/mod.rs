@@ -241,12 +241,9 @@ pub fn feature_spec(settings: &Settings) -> FeatureSpec {
 pub fn mvad_params(settings: &Settings) -> Result<sonar_mvad::MvadParams, Error> {
     let params = sonar_mvad::MvadParams {
         sliding_window: Some(settings.mvad.sliding_window.get() as usize),
-        device: match settings.mvad.device {
-            crate::config::Device::Cpu => "cpu".into(),
-            crate::config::Device::Gpu => "cuda".into(),
-        },
         ..sonar_mvad::MvadParams::default()
-    };
+    }
+    .with_device(settings.mvad.device);
     let extra = serde_json::Value::Object(settings.mvad.extra_params.clone());
     Ok(params.apply_json(&extra)?)
 }
