@@ -16,10 +16,11 @@ pub mod preprocess;
 pub mod weights;
 
 pub use calibrate::ScoreCalibration;
-pub use device::compute_device;
+pub use device::{compute_device, Device};
 pub use error::{MvadError, Result};
 pub use frame::Frame;
-pub use params::{FillMethod, MvadParams, TrainingRules, WindowSizes, MIN_SLIDING_WINDOW};
+pub use params::{MvadParams, TrainingRules, WindowSizes, MIN_SLIDING_WINDOW};
+pub use preprocess::FillMethod;
 mod model;
 pub mod score;
 mod stream;

@@ -13,7 +13,8 @@ use crate::error::{MvadError, Result};
 use crate::frame::Frame;
 use crate::native::NativeNet;
 use crate::net::MvadNet;
-use crate::params::{FillMethod, MvadParams, WindowSizes};
+use crate::params::{MvadParams, WindowSizes};
+use crate::preprocess::FillMethod;
 use crate::preprocess::{self, Normalizer, INFER_CLIP};
 use crate::score::{
     self, ErrorKind, ErrorScales, RowResult, Scoring, ScoringContext, ThresholdRule, WindowOutputs,

@@ -6,58 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::device::Device;
 use crate::error::{MvadError, Result};
+use crate::preprocess::FillMethod;
 use crate::score::Scoring;
-
-/// How missing values (NaN) are filled before anything else happens (reference §2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "method", content = "value")]
-pub enum FillMethod {
-    /// Forward fill, then backward fill for leading gaps.
-    Previous,
-    /// Backward fill, then forward fill for trailing gaps.
-    Subsequent,
-    /// Linear interpolation by row position, flat extrapolation at both ends (the default).
-    #[default]
-    Linear,
-    /// Every missing value becomes 0.
-    Zero,
-    /// Every missing value becomes the given number.
-    Fixed(f64),
-}
-
-impl FillMethod {
-    /// Parses the reference's method names (case-sensitive, as the reference), with `value`
-    /// used only by `Fixed`.
-    pub fn parse(name: &str, value: f64) -> Result<Self> {
-        Ok(match name {
-            "Previous" => Self::Previous,
-            "Subsequent" => Self::Subsequent,
-            "Linear" => Self::Linear,
-            "Zero" => Self::Zero,
-            "Fixed" => Self::Fixed(value),
-            other => {
-                return Err(MvadError::InvalidParam {
-                    name: "fill_na_method",
-                    problem: format!(
-                        "`{other}` is not one of Previous, Subsequent, Linear, Zero, Fixed"
-                    ),
-                })
-            }
-        })
-    }
-
-    /// The reference's name of the method.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Previous => "Previous",
-            Self::Subsequent => "Subsequent",
-            Self::Linear => "Linear",
-            Self::Zero => "Zero",
-            Self::Fixed(_) => "Fixed",
-        }
-    }
-}
 
 /// The window sizes derived from `sliding_window`: the model's input length `W` and the
 /// number of past scores `TW` the local threshold looks at.
@@ -138,7 +90,8 @@ pub struct MvadParams {
     pub train_ratio: f64,
     /// Share of rows used for validation (right after the training rows).
     pub val_ratio: f64,
-    /// Compute device (`cpu`; a GPU needs the `gpu` cargo feature).
+    /// Compute device, as written (`cpu`; a GPU needs the `gpu` cargo feature); a typed
+    /// [`Device`] sets it through [`MvadParams::with_device`].
     pub device: String,
     /// Switchable training behaviours.
     pub rules: TrainingRules,
@@ -180,6 +133,14 @@ impl MvadParams {
             rules: TrainingRules::reference(),
             scoring: Scoring::faithful(),
             ..Self::default()
+        }
+    }
+
+    /// These parameters on `device`, stored as its `device` string ([`Device::name`]).
+    pub fn with_device(self, device: Device) -> Self {
+        Self {
+            device: device.name().to_owned(),
+            ..self
         }
     }
 
@@ -372,6 +333,16 @@ fn as_f64(name: &'static str, v: &serde_json::Value) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_device_is_stored_as_its_name() {
+        let gpu = MvadParams::default().with_device(Device::Gpu);
+        assert_eq!(gpu.device, "cuda");
+        assert_eq!(
+            MvadParams::default().with_device(Device::Cpu),
+            MvadParams::default()
+        );
+    }
 
     #[test]
     fn window_sizes_follow_the_reference() {

@@ -4,8 +4,58 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{MvadError, Result};
 use crate::frame::Frame;
-use crate::params::FillMethod;
+
+/// How missing values (NaN) are filled before anything else happens (reference §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "method", content = "value")]
+pub enum FillMethod {
+    /// Forward fill, then backward fill for leading gaps.
+    Previous,
+    /// Backward fill, then forward fill for trailing gaps.
+    Subsequent,
+    /// Linear interpolation by row position, flat extrapolation at both ends (the default).
+    #[default]
+    Linear,
+    /// Every missing value becomes 0.
+    Zero,
+    /// Every missing value becomes the given number.
+    Fixed(f64),
+}
+
+impl FillMethod {
+    /// Parses the reference's method names (case-sensitive, as the reference), with `value`
+    /// used only by `Fixed`.
+    pub fn parse(name: &str, value: f64) -> Result<Self> {
+        Ok(match name {
+            "Previous" => Self::Previous,
+            "Subsequent" => Self::Subsequent,
+            "Linear" => Self::Linear,
+            "Zero" => Self::Zero,
+            "Fixed" => Self::Fixed(value),
+            other => {
+                return Err(MvadError::InvalidParam {
+                    name: "fill_na_method",
+                    problem: format!(
+                        "`{other}` is not one of Previous, Subsequent, Linear, Zero, Fixed"
+                    ),
+                })
+            }
+        })
+    }
+
+    /// The reference's name of the method.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Previous => "Previous",
+            Self::Subsequent => "Subsequent",
+            Self::Linear => "Linear",
+            Self::Zero => "Zero",
+            Self::Fixed(_) => "Fixed",
+        }
+    }
+}
 
 /// Denominator guard of the min-max normalisation.
 pub const NORM_EPS: f64 = 1e-8;

@@ -251,7 +251,7 @@ pub fn fit(
         ),
         fill_na_method: params.fill.name().into(),
         fill_na_value: match params.fill {
-            crate::params::FillMethod::Fixed(v) => v,
+            crate::preprocess::FillMethod::Fixed(v) => v,
             _ => 0.0,
         },
         params: Some(params.clone()),

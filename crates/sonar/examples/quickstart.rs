@@ -16,10 +16,10 @@ use std::path::Path;
 
 use chrono::TimeDelta;
 use sonar::config::{Overrides, Settings};
-use sonar::detect::Detector;
+use sonar::detect::{assign_events, Detector};
 use sonar::features::{FeatureBuilder, FeatureSchema};
 use sonar::pipeline::{self, Phase};
-use sonar::sink::{assign_events, build_anomaly_documents, DocumentContext};
+use sonar::sink::{build_anomaly_documents, DocumentContext};
 use sonar::source::{AlertQuery, TimeRange};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

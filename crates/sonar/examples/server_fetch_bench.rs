@@ -1,6 +1,7 @@
-//! Alerts from the server: paging raw alerts (point-in-time + `search_after`) and building
-//! features in SONAR, against server-side aggregation (one `date_histogram` bucket per grid
-//! row, SPEC.md §9). Both produce the same feature matrix; the table says how fast.
+//! Alerts from the server: paging raw alerts (point-in-time + `search_after`) and building features
+//! in SONAR, against server-side aggregation (one `date_histogram` bucket per grid row;
+//! docs/benchmarks.md "Alerts from the server: paging vs aggregation"). Both produce the same
+//! feature matrix; the table says how fast.
 //!
 //! Needs a running OpenSearch-compatible server with nothing in `sonar-bench-alerts`:
 //! `bench/server_fetch.sh` starts osmem-server on loopback and runs this. By hand:

@@ -1,6 +1,6 @@
 //! SONAR library: everything between the Wazuh indexer and the MVAD engine.
 //!
-//! Data flow (SPEC.md §1): an alert source ([`source`]) streams alerts, the feature builder
+//! Data flow (ARCHITECTURE.md): an alert source ([`source`]) streams alerts, the feature builder
 //! ([`features`]) turns them into a regular time grid, the engine (`sonar_mvad`) scores it,
 //! the detector applies the scenario's decision rules, and a sink ([`sink`]) writes anomaly
 //! documents. Configuration and scenarios live in [`config`].
@@ -10,6 +10,7 @@ pub mod detect;
 pub mod error;
 pub mod eval;
 pub mod features;
+pub mod field;
 pub mod pipeline;
 pub mod sink;
 pub mod source;

@@ -1,5 +1,5 @@
 //! The `sonar` binary end to end against a real OpenSearch-compatible server (osmem-server on
-//! loopback, SPEC.md §10) loaded with the bundled Wazuh-shaped demo alerts:
+//! loopback, docs/reliability.md) loaded with the bundled Wazuh-shaped demo alerts:
 //!
 //! 1. `train` reads a week of alerts from the server and saves the model;
 //! 2. `detect` (historical) indexes the anomalies of the brute-force attack; the same

@@ -574,7 +574,7 @@ fn ait_csv() -> String {
         let hour = (t - start) / 3600 % 24;
         let busy = (8..18).contains(&hour);
         let step = if busy { 120 } else { 300 };
-        let host = if i % 3 == 0 {
+        let host = if i.is_multiple_of(3) {
             "mail"
         } else {
             "intranet_server"

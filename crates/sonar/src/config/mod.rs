@@ -1,6 +1,6 @@
 //! Configuration and scenarios: the config file (`config/default_config.yaml`), scenario files
 //! (`scenarios/*.yaml`), the environment and the command line, merged into one validated
-//! [`Settings`] per run (SPEC.md §2–§3; reference in `docs/configuration.md`).
+//! [`Settings`] per run (reference: `docs/configuration.md`).
 //!
 //! Layering, lowest first: built-in defaults < config file < scenario < environment
 //! (`SONAR_WAZUH_URL`, `SONAR_WAZUH_USERNAME`, `SONAR_WAZUH_PASSWORD`) < command-line flags

@@ -120,14 +120,9 @@ impl std::str::FromStr for DetectionMode {
     }
 }
 
-/// Where the model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Device {
-    /// The CPU (always available).
-    Cpu,
-    /// A GPU (needs the GPU build of sonar-mvad); `cuda` and `gpu` both select it.
-    Gpu,
-}
+/// Where the model runs: the engine's own enum, so the parsed value reaches it as is
+/// (`cuda` and `gpu` in a file both select [`Device::Gpu`]).
+pub use sonar_mvad::Device;
 
 /// MVAD's window setting, validated to 28..=2880 (the range of the retired Azure service;
 /// below 28 the model's convolutions have nothing to work on).

@@ -14,18 +14,22 @@
 //!    ones, so the second half of a long attack hides behind its first half).
 //!    [`Detector::engine_gate`] puts the gate back.
 //! 3. A candidate is *reported* only inside a run of at least `min_consecutive` consecutive
-//!    candidates. Reported buckets are grouped into events by [`crate::sink::assign_events`].
+//!    candidates. Reported buckets are grouped into events by [`assign_events`] ([`bucket`]).
 //!
 //! The detector never sees alerts, HTTP or files: it takes [`sonar_mvad::RowResult`]s and
-//! returns [`crate::sink::ScoredBucket`]s.
+//! returns [`ScoredBucket`]s; turning them into documents is the sink's business.
 
 use chrono::{DateTime, Utc};
 use sonar_mvad::{ModelMeta, RowResult};
 
-use crate::sink::{Contribution, ScoredBucket};
-
+pub mod bucket;
 #[cfg(test)]
 mod tests;
+
+pub use bucket::{
+    assign_events, assign_events_after, event_id, group_events, group_events_after, AnomalyEvent,
+    Contribution, ScoredBucket,
+};
 
 /// The map from raw MVAD scores to `anomaly_score` in `[0, 1]` (see the module doc).
 pub use sonar_mvad::ScoreCalibration as Calibration;

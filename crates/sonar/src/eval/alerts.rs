@@ -27,10 +27,11 @@ use sonar_mvad::ScoreCalibration;
 use super::baselines::PcaBaseline;
 use super::metrics::vus_pr;
 use crate::config::{DetectionMode, Settings};
-use crate::detect::Detector;
-use crate::features::{FeatureBuilder, FeatureMatrix, FieldPath};
+use crate::detect::{group_events_after, AnomalyEvent, Detector, ScoredBucket};
+use crate::features::{FeatureBuilder, FeatureMatrix};
+use crate::field::FieldPath;
 use crate::pipeline::{self, DetectRequest, LoadedModel, StopFlag, SystemClock};
-use crate::sink::{group_events_after, AnomalyEvent, JsonlSink, ScoredBucket, WriteInspector};
+use crate::sink::{JsonlSink, WriteInspector};
 use crate::source::local::LocalFiles;
 use crate::source::timestamp::parse_timestamp_value;
 use crate::source::{AlertQuery, AlertSource, TimeRange};
@@ -806,7 +807,7 @@ mod tests {
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
-            .unwrap()
+            .expect("test input is valid")
     }
 
     fn bucket(start: &str, anomaly: bool, score: f64) -> ScoredBucket {
@@ -887,7 +888,7 @@ mod tests {
 
     #[test]
     fn ait_rows_keep_commas_in_names_and_become_wazuh_alerts() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test input is valid");
         let path = dir.path().join("x_alerts.txt");
         std::fs::write(
             &path,
@@ -897,25 +898,25 @@ mod tests {
                  1642118700,AMiner: new value,10.0.0.2,mail,A-Val,network_scans,-\n"
             ),
         )
-        .unwrap();
-        assert!(is_ait_csv(&path).unwrap());
-        let windows = ait_windows(&path).unwrap();
+        .expect("test input is valid");
+        assert!(is_ait_csv(&path).expect("test input is valid"));
+        let windows = ait_windows(&path).expect("test input is valid");
         assert_eq!(windows.len(), 1);
         assert_eq!(windows[0].name, "network_scans");
         assert_eq!(
             windows[0].start,
-            DateTime::from_timestamp(1_642_118_400, 0).unwrap()
+            DateTime::from_timestamp(1_642_118_400, 0).expect("test input is valid")
         );
         assert_eq!(
             windows[0].end,
-            DateTime::from_timestamp(1_642_118_701, 0).unwrap()
+            DateTime::from_timestamp(1_642_118_701, 0).expect("test input is valid")
         );
         let mut rows = Vec::new();
         for_each_ait_row(&path, &mut |row| {
             rows.push(ait_alert(&row));
             Ok(())
         })
-        .unwrap();
+        .expect("test input is valid");
         assert_eq!(
             rows[0]["rule"]["description"],
             "Suricata: Alert - ET SCAN, Nmap"
@@ -927,11 +928,12 @@ mod tests {
 
     #[test]
     fn bad_rows_and_windows_name_the_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test input is valid");
         let path = dir.path().join("bad.txt");
-        std::fs::write(&path, format!("{AIT_HEADER}\nsoon,x,1,h,W,a,b\n")).unwrap();
+        std::fs::write(&path, format!("{AIT_HEADER}\nsoon,x,1,h,W,a,b\n"))
+            .expect("test input is valid");
         let e = for_each_ait_row(&path, &mut |_| Ok(()))
-            .unwrap_err()
+            .expect_err("the input is refused")
             .to_string();
         assert!(
             e.contains("bad.txt") && e.contains("line 2") && e.contains("soon"),
@@ -942,14 +944,16 @@ mod tests {
             &labels,
             r#"[{"name": "a", "start": "2024-01-01T01:00:00Z", "end": "2024-01-01T00:00:00Z"}]"#,
         )
-        .unwrap();
-        let e = read_windows(&labels, None, None).unwrap_err().to_string();
+        .expect("test input is valid");
+        let e = read_windows(&labels, None, None)
+            .expect_err("the input is refused")
+            .to_string();
         assert!(e.contains("labels.json") && e.contains("not after"), "{e}");
     }
 
     #[test]
     fn label_files_keep_the_windows_of_the_detection_file() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test input is valid");
         let labels = dir.path().join("labels.json");
         std::fs::write(
             &labels,
@@ -958,13 +962,19 @@ mod tests {
                 {"name": "c", "start": "2024-01-03T00:00:00Z", "end": "2024-01-03T01:00:00Z"},
                 {"name": "d", "scenario": "other", "start": "2024-01-04T00:00:00Z", "end": "2024-01-04T01:00:00Z"}]"#,
         )
-        .unwrap();
-        let (w, others) =
-            read_windows(&labels, Some(Path::new("demo/two.ndjson")), Some("mine")).unwrap();
+        .expect("test input is valid");
+        let (w, others) = read_windows(&labels, Some(Path::new("demo/two.ndjson")), Some("mine"))
+            .expect("test input is valid");
         let names: Vec<&str> = w.iter().map(|w| w.name.as_str()).collect();
         assert_eq!(names, ["b", "c"]);
         assert_eq!(others.len(), 1);
         assert_eq!(others[0].name, "d");
-        assert_eq!(read_windows(&labels, None, None).unwrap().0.len(), 4);
+        assert_eq!(
+            read_windows(&labels, None, None)
+                .expect("test input is valid")
+                .0
+                .len(),
+            4
+        );
     }
 }

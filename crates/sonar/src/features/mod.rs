@@ -1,5 +1,5 @@
-//! Features (SPEC.md §6; the seed's WazuhFeatureBuilder): alerts → a regular multivariate time
-//! series, one row per bucket, one column per feature.
+//! Features (docs/configuration.md "`features:`"; the seed's WazuhFeatureBuilder): alerts → a
+//! regular multivariate time series, one row per bucket, one column per feature.
 //!
 //! **Flow.** A scenario's [`FeatureSpec`] is validated into a [`FeaturePlan`]. A
 //! [`FeatureBuilder`] for a [`TimeRange`](crate::source::TimeRange) is fed alerts page by page
@@ -49,7 +49,7 @@ pub mod value;
 
 pub use builder::{BucketGrid, FeatureBuilder, MAX_BUCKETS};
 pub use matrix::{FeatureMatrix, FeatureStats};
-pub use path::{FieldPath, FieldResolver, FieldSlot};
+pub use path::{FieldResolver, FieldSlot};
 pub use schema::{sanitize, CategoricalVocabulary, FeatureSchema, SCHEMA_VERSION};
 pub use spec::{BucketWidth, FeaturePlan, FeatureSpec, MAX_BUCKET_MINUTES};
 

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::derived::DERIVED_NAMES;
-use super::path::FieldPath;
 use super::spec::{BucketWidth, FeaturePlan};
 use super::ALERT_COUNT_COLUMN;
+use crate::field::FieldPath;
 use crate::Error;
 
 /// Version of the schema format; a model file with another version is refused.

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::derived::DERIVED_NAMES;
-use super::path::FieldPath;
 use super::ALERT_COUNT_COLUMN;
+use crate::field::FieldPath;
 use crate::Error;
 
 /// The longest bucket accepted: one week.

@@ -14,11 +14,11 @@ use super::{
     Progress, RunSummary, StopFlag,
 };
 use crate::config::Settings;
-use crate::detect::Detector;
+use crate::detect::{assign_events_after, AnomalyEvent, Detector, ScoredBucket};
 use crate::features::{FeatureBuilder, FeatureSchema};
 use crate::sink::{
-    assign_events_after, build_anomaly_documents, AnomalyEvent, AnomalySink, DataStreamSink,
-    DocumentContext, IndexSink, JsonlSink, ScoredBucket, WriteInspector, DEFAULT_TOP_CONTRIBUTORS,
+    build_anomaly_documents, AnomalySink, DataStreamSink, DocumentContext, IndexSink, JsonlSink,
+    WriteInspector, DEFAULT_TOP_CONTRIBUTORS,
 };
 use crate::source::{AlertQuery, TimeRange};
 use crate::Error;

@@ -1,5 +1,6 @@
-//! Orchestration (SPEC.md §4): one training run, one detection run, and the realtime loop,
-//! each wiring a source, the feature builder, the engine, the detector and a sink.
+//! Orchestration (the commands in README.md "Commands"): one training run, one detection run, and
+//! the realtime loop, each wiring a source, the feature builder, the engine, the detector and a
+//! sink.
 //!
 //! - [`train()`]: source → features (schema frozen into the model's metadata) → fit → save.
 //! - [`detect()`]: model + schema → source (lookback window plus the `W + TW − 1` buckets of
@@ -247,12 +248,9 @@ pub fn feature_spec(settings: &Settings) -> FeatureSpec {
 pub fn mvad_params(settings: &Settings) -> Result<sonar_mvad::MvadParams, Error> {
     let params = sonar_mvad::MvadParams {
         sliding_window: Some(settings.mvad.sliding_window.get() as usize),
-        device: match settings.mvad.device {
-            crate::config::Device::Cpu => "cpu".into(),
-            crate::config::Device::Gpu => "cuda".into(),
-        },
         ..sonar_mvad::MvadParams::default()
-    };
+    }
+    .with_device(settings.mvad.device);
     let extra = serde_json::Value::Object(settings.mvad.extra_params.clone());
     Ok(params.apply_json(&extra)?)
 }
@@ -339,7 +337,7 @@ pub fn file_extent(
         fields: Vec::new(),
         alert_filter: None,
     };
-    let field = crate::features::FieldPath::parse(timestamp_field);
+    let field = crate::field::FieldPath::parse(timestamp_field);
     let mut extent: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
     files.stream(&query, &mut |page| {
         for alert in &page {

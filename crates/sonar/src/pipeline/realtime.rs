@@ -21,7 +21,8 @@ use sonar_mvad::ScorerState;
 use super::detect::{detect, DetectOutcome, DetectRequest, LoadedModel, PendingBucket};
 use super::{floor_to_bucket, is_transient, Clock, Progress, RunSummary, StopFlag};
 use crate::config::Settings;
-use crate::sink::{AnomalyEvent, AnomalySink};
+use crate::detect::AnomalyEvent;
+use crate::sink::AnomalySink;
 use crate::source::TimeRange;
 use crate::Error;
 

@@ -11,7 +11,8 @@ use super::{
     RunSummary, StopFlag,
 };
 use crate::config::{Settings, SlidingWindow};
-use crate::features::{FeatureBuilder, FeaturePlan, FieldPath};
+use crate::features::{FeatureBuilder, FeaturePlan};
+use crate::field::FieldPath;
 use crate::sink::{DataStreamSink, WriteInspector, WriteOptions};
 use crate::source::timestamp::parse_timestamp_value;
 use crate::source::{Alert, AlertQuery, TimeRange};

@@ -3,7 +3,8 @@
 //! Every request a sink would send (template installs, ISM policies, `_bulk`, JSONL appends)
 //! goes through [`WriteInspector::inspect`] first. It records the request (stdout and/or one
 //! file per request) with secrets redacted, then says whether to send it. Reads are not
-//! inspected: they are allowed in dry-run (SPEC §4/§8).
+//! inspected: a dry run still reads (alerts, existing documents), it only sends no writes
+//! (README.md "Quick start against a real Wazuh indexer").
 //!
 //! Invariant: nothing recorded contains a secret. Header values of `Authorization`-like
 //! headers, JSON values under password/secret/token-like keys and passwords in URLs are

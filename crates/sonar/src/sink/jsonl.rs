@@ -1,7 +1,8 @@
-//! Debug mode's sink: anomaly documents appended to a local JSONL file, one document a line,
-//! so a debug run persists everything it found and sends nothing anywhere (SPEC §4). Like the
-//! index, the file keeps one document per `_id`: a re-run over the same buckets appends only
-//! documents that are not in the file yet, and reports the others as already present.
+//! Debug mode's sink: anomaly documents appended to a local JSONL file, one document a line, so a
+//! debug run persists everything it found and sends nothing anywhere (docs/configuration.md
+//! "`debug:`"). Like the index, the file keeps one document per `_id`: a re-run over the same
+//! buckets appends only documents that are not in the file yet, and reports the others as already
+//! present.
 
 use std::collections::HashSet;
 use std::io::Write;

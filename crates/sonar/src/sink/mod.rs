@@ -1,7 +1,7 @@
-//! Anomaly sinks: where anomaly documents go (SPEC §8), and the document builder itself.
+//! Anomaly sinks: where anomaly documents go, and the document builder itself.
 //!
-//! - [`document`]: scored buckets → anomaly documents (the seed's `MVADPostProcessor`), event
-//!   grouping and deterministic ids.
+//! - [`document`]: scored buckets ([`crate::detect::ScoredBucket`], events already grouped by
+//!   the detector) → anomaly documents (the seed's `MVADPostProcessor`) with deterministic ids.
 //! - [`inspect`]: `--dry-run` / `--print-payloads` / `--payload-dir`, one component that every
 //!   write goes through.
 //! - [`jsonl`]: debug mode's local JSONL file.
@@ -26,9 +26,8 @@ pub mod stream;
 
 pub use bulk::{HttpReply, ItemRetry, Transport};
 pub use document::{
-    assign_events, assign_events_after, build_anomaly_document, build_anomaly_documents,
-    document_id, event_id, group_events, group_events_after, AnomalyDocument, AnomalyEvent,
-    Contribution, DocumentContext, ScoredBucket, DEFAULT_TOP_CONTRIBUTORS,
+    build_anomaly_document, build_anomaly_documents, document_id, AnomalyDocument, DocumentContext,
+    DEFAULT_TOP_CONTRIBUTORS,
 };
 pub use index::{IndexSink, DEFAULT_ANOMALIES_INDEX};
 pub use inspect::{WriteInspector, WriteOptions};

@@ -37,7 +37,7 @@ use serde_json::{Map, Value};
 
 use super::timestamp::parse_timestamp;
 use super::Alert;
-use crate::features::FieldPath;
+use crate::field::FieldPath;
 use crate::Error;
 
 /// The clauses [`AlertFilter`] understands, for messages.

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use super::filter::AlertFilter;
 use super::timestamp::parse_timestamp_value;
 use super::{Alert, AlertQuery, AlertSource, StreamStats};
-use crate::features::FieldPath;
+use crate::field::FieldPath;
 use crate::Error;
 
 /// Alerts handed to the consumer per page unless [`LocalFiles::with_page_size`] says otherwise.

@@ -1,4 +1,4 @@
-//! Alert timestamps (SPEC.md §5): ISO 8601 / RFC 3339 strings as Wazuh writes them, normalised
+//! Alert timestamps: ISO 8601 / RFC 3339 strings as Wazuh writes them, normalised
 //! to UTC.
 //!
 //! Accepted: `YYYY-MM-DD` + `T`, `t` or a space + `HH:MM:SS`, an optional fraction (`.` or `,`,

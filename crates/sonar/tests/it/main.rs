@@ -1,5 +1,5 @@
 //! The sonar crate's one integration-test binary (STYLE.md). Tests talk to a real
-//! `osmem-server` process on loopback (SPEC.md §10), started per test by [`osmem`], and to
+//! `osmem-server` process on loopback (docs/reliability.md), started per test by [`osmem`], and to
 //! small protocol fakes where a fault must be injected; the TLS tests put a real nginx in
 //! front of it.
 

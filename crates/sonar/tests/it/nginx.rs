@@ -1,9 +1,9 @@
-//! nginx (the Debian package) in front of an osmem-server: it terminates TLS with
-//! certificates from a test CA and checks HTTP basic auth, like the reverse proxy a Wazuh
-//! indexer often sits behind (SPEC.md §10). Everything lives in a temporary directory: the
-//! CA and certificates (made with the `openssl` command line), the `htpasswd` file, nginx's
-//! config, pid and temp paths. nginx runs unprivileged (no root needed) on free loopback
-//! ports, one port per certificate, and is killed when the handle is dropped.
+//! nginx (the Debian package) in front of an osmem-server: it terminates TLS with certificates from
+//! a test CA and checks HTTP basic auth, like the reverse proxy a Wazuh indexer often sits behind
+//! (docs/reliability.md "TLS and authentication"). Everything lives in a temporary directory: the
+//! CA and certificates (made with the `openssl` command line), the `htpasswd` file, nginx's config,
+//! pid and temp paths. nginx runs unprivileged (no root needed) on free loopback ports, one port
+//! per certificate, and is killed when the handle is dropped.
 //!
 //! When nginx or openssl is missing the tests that need them print why and return early, but
 //! only outside CI: with `CI` set a missing tool fails the test, so CI cannot pass without

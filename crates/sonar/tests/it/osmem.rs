@@ -1,6 +1,6 @@
-//! Starts `osmem-server` (an in-memory implementation of the OpenSearch 3.8 REST API, SPEC.md
-//! §10) on a free loopback port for one test, and kills it when the handle is dropped. Each
-//! test gets its own server, so tests run in parallel without sharing indices.
+//! Starts `osmem-server` (an in-memory implementation of the OpenSearch 3.8 REST API, see
+//! docs/reliability.md) on a free loopback port for one test, and kills it when the handle is
+//! dropped. Each test gets its own server, so tests run in parallel without sharing indices.
 //!
 //! What osmem 0.1.6 supports, as explored with curl for this harness: `_bulk` (with
 //! `refresh`), dynamic mappings (Wazuh's `+0000` timestamps map to `date`), `_search` with

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
+use sonar::detect::{assign_events, Contribution, ScoredBucket};
 use sonar::sink::{
-    assign_events, build_anomaly_documents, AnomalyDocument, AnomalySink, Contribution,
-    DataStreamSink, DocumentContext, IndexSink, RolloverPolicy, ScoredBucket, WriteInspector,
-    WriteOptions,
+    build_anomaly_documents, AnomalyDocument, AnomalySink, DataStreamSink, DocumentContext,
+    IndexSink, RolloverPolicy, WriteInspector, WriteOptions,
 };
 use sonar::source::indexer::{IndexerClient, IndexerConnection, Password, RetryPolicy};
 
