@@ -23,7 +23,7 @@ lines = [
     "the training buckets, calibrated on the rest with the same tail fit, and thresholded the same way.",
     "",
     "A phase is hit when an event overlaps it; the chain is the span from the first phase's start to "
-    "the last phase's end; an event is false when it overlaps no attack at all (on the demo, an event during another scenario's labelled attack counts as "in other attacks", neither hit nor false). VUS-PR is bucket-level "
+    "the last phase's end; an event is false when it overlaps no attack at all (on the demo, an event during another scenario's labelled attack counts as 'in other attacks', neither hit nor false). VUS-PR is bucket-level "
     "(buffers up to 12 buckets), a bucket is positive when it overlaps a phase.",
     "",
     "| data | method | threshold | chain | phases hit | events (in attacks, in other attacks) | false / day | anomalous buckets (in attacks) | VUS-PR | seconds |",

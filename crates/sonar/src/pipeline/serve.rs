@@ -262,6 +262,7 @@ impl Unit {
 
 /// Runs every enabled scenario until `stop` is raised, or until each scenario has polled
 /// `limit.max_polls` times. `on_poll` sees each poll (scenario id, result).
+#[allow(clippy::too_many_arguments)]
 pub fn serve(
     request: &ServeRequest,
     clock: &dyn Clock,
@@ -384,7 +385,7 @@ pub fn serve(
         let next = units
             .iter()
             .enumerate()
-            .filter(|(i, _)| !limit.max_polls.is_some_and(|m| polls[*i] >= m))
+            .filter(|(i, _)| limit.max_polls.is_none_or(|m| polls[*i] < m))
             .map(|(_, u)| u.next_due)
             .min();
         let wait = match next {
