@@ -467,6 +467,13 @@ fn extra_params_warnings_and_merge() {
     .expect("valid");
     assert_eq!(s.mvad.extra_params["epochs"], 9);
     assert_eq!(s.mvad.extra_params["seed"], 1);
+    // Without `epochs` anywhere, the project's default, not the reference library's 100.
+    let plain = scenario("name: t\ntraining: {bucket_minutes: 5}").expect("valid");
+    let params = crate::pipeline::mvad_params(&plain).expect("params");
+    assert_eq!(params.epochs, crate::pipeline::DEFAULT_EPOCHS);
+    assert_eq!(sonar_mvad::MvadParams::default().epochs, 100);
+    let nine = scenario("name: t\ntraining: {extra_params: {epochs: 9}}").expect("valid");
+    assert_eq!(crate::pipeline::mvad_params(&nine).expect("params").epochs, 9);
     assert!(
         s.warnings
             .iter()
