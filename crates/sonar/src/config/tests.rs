@@ -473,7 +473,10 @@ fn extra_params_warnings_and_merge() {
     assert_eq!(params.epochs, crate::pipeline::DEFAULT_EPOCHS);
     assert_eq!(sonar_mvad::MvadParams::default().epochs, 100);
     let nine = scenario("name: t\ntraining: {extra_params: {epochs: 9}}").expect("valid");
-    assert_eq!(crate::pipeline::mvad_params(&nine).expect("params").epochs, 9);
+    assert_eq!(
+        crate::pipeline::mvad_params(&nine).expect("params").epochs,
+        9
+    );
     assert!(
         s.warnings
             .iter()
