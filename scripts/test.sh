@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what the integration tests need
 # (osmem-server, the in-memory OpenSearch used as a real server on loopback; nginx for the
-# TLS/auth tests), then runs every test of the workspace. Usage: scripts/test.sh [extra cargo test args]
+# TLS/auth tests), then runs every test of the workspace and the Debian package test
+# (scripts/package_test.sh, which installs cargo-deb). Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,3 +33,14 @@ else
 fi
 
 cargo test --workspace --locked "$@"
+
+# The Debian package (scripts/package.sh) from the debug binary the tests built: file list,
+# conffiles, maintainer script, systemd unit.
+if command -v dpkg-deb >/dev/null 2>&1; then
+  scripts/package_test.sh
+elif [ -n "${CI:-}" ]; then
+  echo "error: dpkg-deb is missing: the package test cannot run" >&2
+  exit 1
+else
+  echo "warning: dpkg-deb not available: the package test is skipped"
+fi
