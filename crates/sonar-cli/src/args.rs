@@ -24,12 +24,6 @@ pub struct Cli {
 /// Flags accepted by every command (before or after the command name).
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Configuration file (default: config/default_config.yaml if it exists, else built-in defaults).
-    #[arg(long, global = true, value_name = "YAML")]
-    pub config: Option<PathBuf>,
-    /// Debug mode: read the bundled local alert files, write anomalies to a local JSONL file; nothing is sent anywhere.
-    #[arg(long, global = true)]
-    pub debug: bool,
     /// Log level: error, warn, info, debug or trace (or a tracing filter such as `sonar=debug`).
     #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
@@ -65,6 +59,26 @@ impl ColorChoice {
     }
 }
 
+/// `--config` and `--debug`, on the commands that load the settings (check, train, detect,
+/// scenario, serve), so that `validate` and `eval` do not offer flags they ignore.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// Configuration file (default: config/default_config.yaml if it exists, else built-in defaults).
+    #[arg(long, value_name = "YAML")]
+    pub config: Option<PathBuf>,
+    /// Debug mode: read the bundled local alert files, write anomalies to a local JSONL file; nothing is sent anywhere.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+/// `sonar check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
 /// Flags of the commands that write (train, detect, scenario): how write requests are
 /// inspected. Only there, so that `sonar eval --help` does not offer flags it ignores.
 #[derive(Debug, Args)]
@@ -93,7 +107,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the connection to the Wazuh indexer step by step (DNS, TCP, TLS, HTTP, auth, health).
-    Check,
+    Check(CheckArgs),
     /// Train a model on historical alerts and save it.
     Train(TrainArgs),
     /// Score recent alerts with a trained model and write the anomalies.
@@ -113,6 +127,9 @@ pub enum Command {
 /// `sonar serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// Scenario files, or directories of scenario files (`*.yaml`, `*.yml`).
     #[arg(required = true, value_name = "SCENARIO|DIR")]
     pub scenarios: Vec<PathBuf>,
@@ -204,6 +221,9 @@ pub struct DetectionArgs {
 /// `sonar train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
+    /// Settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// Scenario.
     #[command(flatten)]
     pub scenario: ScenarioFileArg,
@@ -230,6 +250,9 @@ pub struct TrainArgs {
 /// `sonar detect`.
 #[derive(Debug, Args)]
 pub struct DetectArgs {
+    /// Settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// Scenario.
     #[command(flatten)]
     pub scenario: ScenarioFileArg,
@@ -250,6 +273,9 @@ pub struct DetectArgs {
 /// `sonar scenario`.
 #[derive(Debug, Args)]
 pub struct ScenarioArgs {
+    /// Settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// The scenario file to run.
     #[arg(long, value_name = "YAML")]
     pub use_case: PathBuf,
@@ -316,6 +342,10 @@ pub struct EvalArgs {
         requires = "alerts"
     )]
     pub methods: Vec<String>,
+    /// With --alerts: the configuration file under the scenario (default:
+    /// config/default_config.yaml if it exists).
+    #[arg(long, value_name = "YAML", requires = "alerts")]
+    pub config: Option<PathBuf>,
     /// With --alerts: directory for the split files, models and anomaly files (default: a
     /// temporary directory, removed afterwards).
     #[arg(long, value_name = "DIR", requires = "alerts")]
@@ -387,7 +417,7 @@ pub struct Run {
     pub max_polls: Option<u64>,
 }
 
-impl GlobalArgs {
+impl SettingsArgs {
     fn overrides(&self, write: &WriteArgs) -> Overrides {
         Overrides {
             debug: self.debug,
@@ -411,12 +441,12 @@ impl SyntheticArgs {
 
 impl Run {
     /// `sonar serve` (per scenario, the mode is realtime).
-    pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> Self {
-        let mut overrides = global.overrides(&args.write);
+    pub fn serve(args: &ServeArgs) -> Self {
+        let mut overrides = args.settings.overrides(&args.write);
         overrides.ship = args.ship;
         overrides.mode = Some(DetectionMode::Realtime);
         Self {
-            config: global.config.clone(),
+            config: args.settings.config.clone(),
             scenario: None,
             overrides,
             payload_dir_given: args.write.payload_dir.is_some(),
@@ -426,14 +456,14 @@ impl Run {
     }
 
     /// `sonar train`.
-    pub fn train(global: &GlobalArgs, args: &TrainArgs) -> Self {
-        let mut overrides = global.overrides(&args.write);
+    pub fn train(args: &TrainArgs) -> Self {
+        let mut overrides = args.settings.overrides(&args.write);
         overrides.lookback_hours = args.lookback_hours;
         overrides.model_name = args.model_name.clone();
         overrides.ship = args.ship;
         args.synthetic.apply(&mut overrides);
         Self {
-            config: global.config.clone(),
+            config: args.settings.config.clone(),
             scenario: args.scenario.scenario.clone(),
             overrides,
             payload_dir_given: args.write.payload_dir.is_some(),
@@ -443,13 +473,13 @@ impl Run {
     }
 
     fn detection(
-        global: &GlobalArgs,
+        settings: &SettingsArgs,
         d: &DetectionArgs,
         s: &SyntheticArgs,
         w: &WriteArgs,
         mode: Option<Mode>,
     ) -> Overrides {
-        let mut overrides = global.overrides(w);
+        let mut overrides = settings.overrides(w);
         overrides.lookback_minutes = d.lookback_minutes;
         overrides.ship = d.ship;
         overrides.mode = mode.map(Into::into);
@@ -458,12 +488,12 @@ impl Run {
     }
 
     /// `sonar detect`.
-    pub fn detect(global: &GlobalArgs, args: &DetectArgs) -> Self {
+    pub fn detect(args: &DetectArgs) -> Self {
         Self {
-            config: global.config.clone(),
+            config: args.settings.config.clone(),
             scenario: args.scenario.scenario.clone(),
             overrides: Self::detection(
-                global,
+                &args.settings,
                 &args.detection,
                 &args.synthetic,
                 &args.write,
@@ -476,9 +506,9 @@ impl Run {
     }
 
     /// `sonar scenario`.
-    pub fn scenario(global: &GlobalArgs, args: &ScenarioArgs) -> Self {
+    pub fn scenario(args: &ScenarioArgs) -> Self {
         let mut overrides = Self::detection(
-            global,
+            &args.settings,
             &args.detection,
             &args.synthetic,
             &args.write,
@@ -486,7 +516,7 @@ impl Run {
         );
         overrides.lookback_hours = args.lookback_hours;
         Self {
-            config: global.config.clone(),
+            config: args.settings.config.clone(),
             scenario: Some(args.use_case.clone()),
             overrides,
             payload_dir_given: args.write.payload_dir.is_some(),
@@ -549,13 +579,46 @@ mod tests {
         let Command::Detect(args) = &cli.command else {
             panic!("not detect: {cli:?}");
         };
-        let run = Run::detect(&cli.global, args);
+        let run = Run::detect(args);
         assert!(run.overrides.dry_run && run.overrides.print_payloads);
         assert_eq!(run.overrides.payload_dir, Some(PathBuf::from("dumps")));
         assert!(run.payload_dir_given);
         let error =
             Cli::try_parse_from(["sonar", "eval", "--dry-run", "--train", "a", "--test", "b"])
                 .expect_err("eval has no --dry-run");
+        assert_eq!(error.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn settings_flags_appear_only_on_the_commands_that_load_settings() {
+        for command in ["check", "train", "detect", "scenario", "serve"] {
+            let text = help(command);
+            for flag in ["--config", "--debug"] {
+                assert!(
+                    text.contains(flag),
+                    "{command} --help lacks {flag}:\n{text}"
+                );
+            }
+        }
+        let validate = help("validate");
+        assert!(
+            !validate.contains("--config") && !validate.contains("--debug"),
+            "{validate}"
+        );
+        let eval = help("eval");
+        assert!(
+            !eval.contains("--debug") && eval.contains("--config"),
+            "{eval}"
+        );
+        let cli = Cli::try_parse_from(["sonar", "check", "--debug", "--config", "c.yaml"])
+            .expect("parses");
+        let Command::Check(args) = &cli.command else {
+            panic!("not check: {cli:?}");
+        };
+        assert!(args.settings.debug);
+        assert_eq!(args.settings.config, Some(PathBuf::from("c.yaml")));
+        let error = Cli::try_parse_from(["sonar", "validate", "--debug", "x.yaml"])
+            .expect_err("validate has no --debug");
         assert_eq!(error.kind(), clap::error::ErrorKind::UnknownArgument);
     }
 

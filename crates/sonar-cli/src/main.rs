@@ -106,17 +106,17 @@ fn init_logging(global: &GlobalArgs) -> Result<()> {
 fn run(cli: Cli, stop: &StopFlag) -> Result<()> {
     match &cli.command {
         Command::Validate(args) => validate(&args.files),
-        Command::Eval(args) if args.alerts.is_some() => eval_alerts(&cli.global, args, stop),
+        Command::Eval(args) if args.alerts.is_some() => eval_alerts(args, stop),
         Command::Eval(args) => eval(args),
-        Command::Check => check(&cli.global),
+        Command::Check(args) => check(&args.settings),
         Command::Train(args) => {
-            let run = Run::train(&cli.global, args);
+            let run = Run::train(args);
             let settings = load(&run)?;
             let clock = clock(&run);
             train(&settings, &run, clock.as_ref(), stop)
         }
         Command::Detect(args) => {
-            let run = Run::detect(&cli.global, args);
+            let run = Run::detect(args);
             let settings = load(&run)?;
             let clock = clock(&run);
             if settings.detection.mode == DetectionMode::Batch {
@@ -125,11 +125,11 @@ fn run(cli: Cli, stop: &StopFlag) -> Result<()> {
             detect(&settings, &run, clock.as_ref(), stop)
         }
         Command::Serve(args) => {
-            let run = Run::serve(&cli.global, args);
+            let run = Run::serve(args);
             serve(&run, args, stop)
         }
         Command::Scenario(args) => {
-            let run = Run::scenario(&cli.global, args);
+            let run = Run::scenario(args);
             let settings = load(&run)?;
             scenario(&settings, &run, stop)
         }
@@ -234,13 +234,13 @@ fn eval(args: &args::EvalArgs) -> Result<()> {
 
 /// `sonar eval --alerts`: the scenario's pipeline on labelled alert data (see
 /// `sonar::eval::alerts`).
-fn eval_alerts(global: &GlobalArgs, args: &args::EvalArgs, stop: &StopFlag) -> Result<()> {
+fn eval_alerts(args: &args::EvalArgs, stop: &StopFlag) -> Result<()> {
     use sonar::eval::alerts::{self, AlertEvalRequest, Attacks};
     let (Some(alert_file), Some(attacks)) = (&args.alerts, &args.attacks) else {
         anyhow::bail!("--alerts needs --scenario and --attacks");
     };
     let settings = load(&Run {
-        config: global.config.clone(),
+        config: args.config.clone(),
         scenario: args.scenario.clone(),
         overrides: sonar::config::Overrides {
             debug: true,
@@ -431,12 +431,12 @@ fn validate(files: &[std::path::PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn check(global: &GlobalArgs) -> Result<()> {
+fn check(settings: &args::SettingsArgs) -> Result<()> {
     let run = Run {
-        config: global.config.clone(),
+        config: settings.config.clone(),
         scenario: None,
         overrides: sonar::config::Overrides {
-            debug: global.debug,
+            debug: settings.debug,
             ..Default::default()
         },
         payload_dir_given: false,
