@@ -21,7 +21,12 @@ fn scenario(id: &str, pattern: Option<&str>, enabled: bool) -> String {
             &format!("scenario_id: \"{id}\""),
         )
         .replace("enabled: true", &format!("enabled: {enabled}"))
-        .replace("epochs: 30", "epochs: 3");
+        .replace("epochs: 30", "epochs: 3")
+        // Retrained every simulated hour (training.retrain_every_hours).
+        .replace(
+            "  min_samples: 500",
+            "  min_samples: 500\n  retrain_every_hours: 1",
+        );
     match pattern {
         Some(p) => format!("{text}\nwazuh:\n  alerts_index_pattern: \"{p}\"\n"),
         None => text,
@@ -217,4 +222,11 @@ fn serve_runs_two_scenarios_reports_metrics_and_health_reloads_and_stops() {
         rest.join("\n")
     );
     assert!(!log.contains("serve-test"), "password leaked");
+    // Trained at the start, then again after each simulated hour.
+    assert!(
+        log.lines().any(|l| l.contains("training")
+            && l.contains("scenario=fleet")
+            && l.contains("retrain=true")),
+        "never retrained:\n{log}"
+    );
 }
