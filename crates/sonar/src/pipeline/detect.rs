@@ -8,7 +8,8 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sonar_mvad::{MvadModel, RowResult, ScorerState, StreamingScorer, ThresholdRule};
 
-use super::train::{build_features, write_options};
+use super::fetch::build_features;
+use super::train::write_options;
 use super::{
     debug_window, floor_to_bucket, indexer_client, needed_fields, open_source, Clock, Phase,
     Progress, RunSummary, StopFlag,

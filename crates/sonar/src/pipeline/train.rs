@@ -5,22 +5,16 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use sonar_mvad::{EpochReport, MvadError, TrainObserver};
 
+use super::fetch::build_features;
 use super::{
-    ceil_to_bucket, collect, debug_window, feature_spec, floor_to_bucket, indexer_client,
-    mvad_params, needed_fields, open_source, stream_into, Clock, Fetched, Phase, Progress,
-    RunSummary, StopFlag,
+    debug_window, feature_spec, floor_to_bucket, indexer_client, mvad_params, needed_fields,
+    open_source, Clock, Phase, Progress, RunSummary, StopFlag,
 };
 use crate::config::{Settings, SlidingWindow};
 use crate::features::{FeatureBuilder, FeaturePlan};
-use crate::field::FieldPath;
 use crate::sink::{DataStreamSink, WriteInspector, WriteOptions};
-use crate::source::timestamp::parse_timestamp_value;
-use crate::source::{Alert, AlertQuery, TimeRange};
-use crate::synthetic::{inject, pad_to_min_buckets, Grid};
+use crate::source::{AlertQuery, TimeRange};
 use crate::Error;
-
-/// Seed of synthetic alert generation (deterministic runs).
-const SYNTHETIC_SEED: u64 = 42;
 
 /// What a training run produced.
 #[derive(Debug, Clone)]
@@ -88,97 +82,6 @@ fn training_range(
     Ok(TimeRange {
         start: floor_to_bucket(end - lookback, b),
         end,
-    })
-}
-
-/// Earliest and latest timestamps of `alerts`.
-pub(crate) fn alerts_extent(alerts: &[Alert], field: &str) -> Option<TimeRange> {
-    let path = FieldPath::parse(field)?;
-    let mut out: Option<TimeRange> = None;
-    for t in alerts
-        .iter()
-        .filter_map(|a| path.lookup(a).and_then(|v| parse_timestamp_value(v).ok()))
-    {
-        out = Some(match out {
-            None => TimeRange { start: t, end: t },
-            Some(r) => TimeRange {
-                start: r.start.min(t),
-                end: r.end.max(t),
-            },
-        });
-    }
-    out
-}
-
-/// Builds the features of `range`, mixing in synthetic alerts when asked: the
-/// `--synthetic-count` injection, and padding up to `min_rows` buckets when `fill` is set.
-/// The range grows to cover injected alerts.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn build_features(
-    settings: &Settings,
-    source: &mut dyn crate::source::AlertSource,
-    mut query: AlertQuery,
-    make: &dyn Fn(TimeRange) -> Result<FeatureBuilder, Error>,
-    fill: bool,
-    min_rows: usize,
-    now: DateTime<Utc>,
-    progress: &mut dyn Progress,
-    stop: &StopFlag,
-) -> Result<Fetched, Error> {
-    if settings.injection.is_none() && !fill {
-        let builder = make(query.range)?;
-        return stream_into(source, &query, builder, progress, stop);
-    }
-    let (mut alerts, stats) = collect(source, &query, progress, stop)?;
-    let bucket = settings.features.bucket();
-    let b = i64::from(settings.features.bucket_minutes) * 60;
-    let field = settings.wazuh.timestamp_field.clone();
-    let mut synthetic = 0u64;
-    let mut range = query.range;
-    if let Some(injection) = &settings.injection {
-        synthetic += inject(&mut alerts, injection, bucket, now, SYNTHETIC_SEED) as u64;
-        if let Some(extent) = alerts_extent(&alerts, &field) {
-            range = TimeRange {
-                start: range.start.min(floor_to_bucket(extent.start, b)),
-                end: range
-                    .end
-                    .max(ceil_to_bucket(extent.end + TimeDelta::seconds(1), b)),
-            };
-        }
-    }
-    let build = |range: TimeRange, alerts: &[Alert]| -> Result<_, Error> {
-        let mut builder = make(range)?;
-        builder.push_page(alerts);
-        Ok(builder.finish())
-    };
-    let mut matrix = build(range, &alerts)?;
-    if fill && matrix.rows() < min_rows {
-        let padding = pad_to_min_buckets(
-            &alerts,
-            &settings.training.synthetic,
-            Grid {
-                bucket,
-                first_bucket: Some(range.start),
-                buckets: matrix.rows(),
-            },
-            min_rows,
-            now,
-            SYNTHETIC_SEED,
-        );
-        if let Some(start) = padding.start {
-            synthetic += padding.alerts.len() as u64;
-            range.start = floor_to_bucket(start, b);
-            let mut padded = padding.alerts;
-            padded.extend(alerts);
-            alerts = padded;
-            matrix = build(range, &alerts)?;
-        }
-    }
-    query.range = range;
-    Ok(Fetched {
-        matrix,
-        stats,
-        synthetic,
     })
 }
 

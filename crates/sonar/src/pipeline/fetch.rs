@@ -1,0 +1,196 @@
+//! Fetching a run's alerts into a feature matrix: bucket rounding, streaming pages into the
+//! builder, and (when synthetic alerts are mixed in) collecting them first.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::clock::{Progress, StopFlag};
+use super::summary::RunSummary;
+use crate::config::Settings;
+use crate::features::{FeatureBuilder, FeatureMatrix};
+use crate::field::FieldPath;
+use crate::source::timestamp::parse_timestamp_value;
+use crate::source::{Alert, AlertQuery, AlertSource, StreamStats, TimeRange};
+use crate::synthetic::{inject, pad_to_min_buckets, Grid};
+use crate::Error;
+
+/// Seed of synthetic alert generation (deterministic runs).
+const SYNTHETIC_SEED: u64 = 42;
+
+/// Floors `t` to a bucket boundary (buckets are aligned on the Unix epoch).
+pub fn floor_to_bucket(t: DateTime<Utc>, bucket_seconds: i64) -> DateTime<Utc> {
+    let s = t.timestamp().div_euclid(bucket_seconds) * bucket_seconds;
+    DateTime::from_timestamp(s, 0).unwrap_or(t)
+}
+
+/// Ceils `t` to a bucket boundary.
+pub fn ceil_to_bucket(t: DateTime<Utc>, bucket_seconds: i64) -> DateTime<Utc> {
+    let floor = floor_to_bucket(t, bucket_seconds);
+    if floor == t {
+        t
+    } else {
+        floor + TimeDelta::seconds(bucket_seconds)
+    }
+}
+
+/// Alerts of one fetch: streamed straight into the builder, or (when synthetic alerts must
+/// be mixed in) collected first.
+pub(crate) struct Fetched {
+    pub matrix: FeatureMatrix,
+    pub stats: StreamStats,
+    pub synthetic: u64,
+}
+
+impl Fetched {
+    /// The summary counts the fetch determines (alerts, skips, filter, synthetic, buckets).
+    pub(crate) fn summary(&self) -> RunSummary {
+        RunSummary {
+            alerts_read: self.stats.alerts,
+            skipped: self.stats.skipped + self.matrix.stats.skipped,
+            filtered: self.stats.filtered,
+            synthetic: self.synthetic,
+            buckets: self.matrix.rows(),
+            ..RunSummary::default()
+        }
+    }
+}
+
+/// Streams `query` from `source` into `builder` page by page (memory bounded by buckets).
+pub(crate) fn stream_into(
+    source: &mut dyn AlertSource,
+    query: &AlertQuery,
+    mut builder: FeatureBuilder,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+) -> Result<Fetched, Error> {
+    let mut seen = 0u64;
+    let stats = source.stream(query, &mut |page| {
+        if stop.is_raised() {
+            return Err(Error::Stopped {
+                during: "fetching alerts",
+            });
+        }
+        seen += page.len() as u64;
+        builder.push_page(&page);
+        progress.fetched(seen);
+        Ok(())
+    })?;
+    progress.done();
+    Ok(Fetched {
+        matrix: builder.finish(),
+        stats,
+        synthetic: 0,
+    })
+}
+
+/// Collects every alert of `query` (only when synthetic alerts must be mixed in).
+pub(crate) fn collect(
+    source: &mut dyn AlertSource,
+    query: &AlertQuery,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+) -> Result<(Vec<Alert>, StreamStats), Error> {
+    let mut alerts = Vec::new();
+    let stats = source.stream(query, &mut |page| {
+        if stop.is_raised() {
+            return Err(Error::Stopped {
+                during: "fetching alerts",
+            });
+        }
+        alerts.extend(page);
+        progress.fetched(alerts.len() as u64);
+        Ok(())
+    })?;
+    progress.done();
+    Ok((alerts, stats))
+}
+
+/// Earliest and latest timestamps of `alerts`.
+pub(crate) fn alerts_extent(alerts: &[Alert], field: &str) -> Option<TimeRange> {
+    let path = FieldPath::parse(field)?;
+    let mut out: Option<TimeRange> = None;
+    for t in alerts
+        .iter()
+        .filter_map(|a| path.lookup(a).and_then(|v| parse_timestamp_value(v).ok()))
+    {
+        out = Some(match out {
+            None => TimeRange { start: t, end: t },
+            Some(r) => TimeRange {
+                start: r.start.min(t),
+                end: r.end.max(t),
+            },
+        });
+    }
+    out
+}
+
+/// Builds the features of `range`, mixing in synthetic alerts when asked: the
+/// `--synthetic-count` injection, and padding up to `min_rows` buckets when `fill` is set.
+/// The range grows to cover injected alerts.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_features(
+    settings: &Settings,
+    source: &mut dyn crate::source::AlertSource,
+    mut query: AlertQuery,
+    make: &dyn Fn(TimeRange) -> Result<FeatureBuilder, Error>,
+    fill: bool,
+    min_rows: usize,
+    now: DateTime<Utc>,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+) -> Result<Fetched, Error> {
+    if settings.injection.is_none() && !fill {
+        let builder = make(query.range)?;
+        return stream_into(source, &query, builder, progress, stop);
+    }
+    let (mut alerts, stats) = collect(source, &query, progress, stop)?;
+    let bucket = settings.features.bucket();
+    let b = i64::from(settings.features.bucket_minutes) * 60;
+    let field = settings.wazuh.timestamp_field.clone();
+    let mut synthetic = 0u64;
+    let mut range = query.range;
+    if let Some(injection) = &settings.injection {
+        synthetic += inject(&mut alerts, injection, bucket, now, SYNTHETIC_SEED) as u64;
+        if let Some(extent) = alerts_extent(&alerts, &field) {
+            range = TimeRange {
+                start: range.start.min(floor_to_bucket(extent.start, b)),
+                end: range
+                    .end
+                    .max(ceil_to_bucket(extent.end + TimeDelta::seconds(1), b)),
+            };
+        }
+    }
+    let build = |range: TimeRange, alerts: &[Alert]| -> Result<_, Error> {
+        let mut builder = make(range)?;
+        builder.push_page(alerts);
+        Ok(builder.finish())
+    };
+    let mut matrix = build(range, &alerts)?;
+    if fill && matrix.rows() < min_rows {
+        let padding = pad_to_min_buckets(
+            &alerts,
+            &settings.training.synthetic,
+            Grid {
+                bucket,
+                first_bucket: Some(range.start),
+                buckets: matrix.rows(),
+            },
+            min_rows,
+            now,
+            SYNTHETIC_SEED,
+        );
+        if let Some(start) = padding.start {
+            synthetic += padding.alerts.len() as u64;
+            range.start = floor_to_bucket(start, b);
+            let mut padded = padding.alerts;
+            padded.extend(alerts);
+            alerts = padded;
+            matrix = build(range, &alerts)?;
+        }
+    }
+    query.range = range;
+    Ok(Fetched {
+        matrix,
+        stats,
+        synthetic,
+    })
+}
