@@ -71,6 +71,27 @@ pub struct SettingsArgs {
     pub debug: bool,
 }
 
+/// `--start` / `--end` of a one-off train or detect run.
+#[derive(Debug, Clone, Args)]
+pub struct WindowArgs {
+    /// Start of the run's window (RFC 3339), instead of the lookback: backfill a range, or
+    /// train on a period known to be clean.
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<DateTime<Utc>>,
+    /// End of the run's window (RFC 3339, exclusive; default: now).
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl WindowArgs {
+    fn window(&self) -> sonar::config::RunWindow {
+        sonar::config::RunWindow {
+            start: self.start,
+            end: self.end,
+        }
+    }
+}
+
 /// `sonar check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -224,6 +245,9 @@ pub struct TrainArgs {
     /// Settings.
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// The run's window.
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// Scenario.
     #[command(flatten)]
     pub scenario: ScenarioFileArg,
@@ -253,6 +277,9 @@ pub struct DetectArgs {
     /// Settings.
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// The run's window.
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// Scenario.
     #[command(flatten)]
     pub scenario: ScenarioFileArg,
@@ -276,6 +303,9 @@ pub struct ScenarioArgs {
     /// Settings.
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// The run's window.
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// The scenario file to run.
     #[arg(long, value_name = "YAML")]
     pub use_case: PathBuf,
@@ -461,6 +491,7 @@ impl Run {
         overrides.lookback_hours = args.lookback_hours;
         overrides.model_name = args.model_name.clone();
         overrides.ship = args.ship;
+        overrides.window = args.window.window();
         args.synthetic.apply(&mut overrides);
         Self {
             config: args.settings.config.clone(),
@@ -489,16 +520,18 @@ impl Run {
 
     /// `sonar detect`.
     pub fn detect(args: &DetectArgs) -> Self {
+        let mut overrides = Self::detection(
+            &args.settings,
+            &args.detection,
+            &args.synthetic,
+            &args.write,
+            args.mode,
+        );
+        overrides.window = args.window.window();
         Self {
             config: args.settings.config.clone(),
             scenario: args.scenario.scenario.clone(),
-            overrides: Self::detection(
-                &args.settings,
-                &args.detection,
-                &args.synthetic,
-                &args.write,
-                args.mode,
-            ),
+            overrides,
             payload_dir_given: args.write.payload_dir.is_some(),
             now: args.detection.now,
             max_polls: args.detection.max_polls,
@@ -515,6 +548,7 @@ impl Run {
             args.mode,
         );
         overrides.lookback_hours = args.lookback_hours;
+        overrides.window = args.window.window();
         Self {
             config: args.settings.config.clone(),
             scenario: Some(args.use_case.clone()),

@@ -658,3 +658,91 @@ fn eval_alerts_reads_an_ait_ads_csv_and_its_time_labels() {
         "{log}"
     );
 }
+
+#[test]
+fn start_and_end_set_the_training_and_detection_windows() {
+    // Train on a period known to be clean, then backfill one hour that holds the brute force
+    // (demo/labels.json: 2024-05-08 10:05), instead of the debug files' whole extent.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), "");
+    let scenario = repo().join("scenarios/brute_force_detection.yaml");
+    let scenario = scenario.to_str().expect("utf-8");
+    let out = sonar(
+        dir.path(),
+        &[
+            "train",
+            "--scenario",
+            scenario,
+            "--debug",
+            "--config",
+            &config,
+            "--start",
+            "2024-05-02T00:00:00Z",
+            "--end",
+            "2024-05-07T00:02:00Z",
+        ],
+    );
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("trained on 2024-05-02T00:00:00Z .. 2024-05-07T00:00:00Z"),
+        "{log}"
+    );
+    let out = sonar(
+        dir.path(),
+        &[
+            "detect",
+            "--scenario",
+            scenario,
+            "--debug",
+            "--config",
+            &config,
+            "--start",
+            "2024-05-08T10:00:00Z",
+            "--end",
+            "2024-05-08T11:00:00Z",
+        ],
+    );
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("scored=12 "),
+        "one hour of 5-minute buckets: {log}"
+    );
+    let mut docs = Vec::new();
+    for file in walk(&dir.path().join("sonar-debug")) {
+        for line in std::fs::read_to_string(file).expect("jsonl").lines() {
+            docs.push(serde_json::from_str::<Value>(line).expect("JSON line"));
+        }
+    }
+    assert!(!docs.is_empty(), "the brute force was not reported: {log}");
+    for d in &docs {
+        let t = d["timestamp"].as_str().expect("timestamp");
+        assert!(
+            ("2024-05-08T10:00"..="2024-05-08T10:55").contains(&&t[..16]),
+            "{t} outside the window"
+        );
+    }
+    // An end before the start is one clear error.
+    let out = sonar(
+        dir.path(),
+        &[
+            "detect",
+            "--scenario",
+            scenario,
+            "--debug",
+            "--config",
+            &config,
+            "--start",
+            "2024-05-08T11:00:00Z",
+            "--end",
+            "2024-05-08T10:00:00Z",
+        ],
+    );
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("--start") && log.contains("not before --end"),
+        "{log}"
+    );
+}

@@ -42,7 +42,7 @@ pub use scenario::{slug, DetectionSection, ScenarioFile, TrainingSection};
 pub use secret::{Secret, SecretOrigin};
 pub use settings::{
     resolve, DebugSettings, DetectionMode, DetectionSettings, Device, Environment, FeatureSettings,
-    MvadSettings, Overrides, PayloadSettings, ScenarioInfo, Settings, ShippingSettings,
+    MvadSettings, Overrides, PayloadSettings, RunWindow, ScenarioInfo, Settings, ShippingSettings,
     SlidingWindow, Tls, TrainingSettings, WazuhSettings, DEFAULT_CONFIG_PATH, ENV_PASSWORD,
     ENV_URL, ENV_USERNAME,
 };

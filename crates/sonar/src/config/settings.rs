@@ -93,6 +93,26 @@ pub struct Overrides {
     pub synthetic_level: Option<u64>,
     /// `--synthetic-srcip IP`.
     pub synthetic_srcip: Option<IpAddr>,
+    /// `--start` / `--end`: the window of a one-off train or detect run.
+    pub window: RunWindow,
+}
+
+/// `--start` / `--end` (RFC 3339): the window of a one-off `train` or `detect` run, overriding
+/// the lookbacks (backfill any range; train on a period known to be clean). A missing end is
+/// now, a missing start is the lookback before the end (`pipeline::window_range`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunWindow {
+    /// First instant (floored to a bucket).
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+    /// End, exclusive (floored to a bucket: only complete buckets).
+    pub end: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl RunWindow {
+    /// Whether either end was given.
+    pub fn is_set(&self) -> bool {
+        self.start.is_some() || self.end.is_some()
+    }
 }
 
 /// How `detection.mode` runs.
@@ -367,6 +387,8 @@ pub struct Settings {
     pub scenario: Option<ScenarioInfo>,
     /// Synthetic alerts to inject (`--synthetic-count`), in memory only.
     pub injection: Option<Injection>,
+    /// `--start` / `--end`, when given.
+    pub window: RunWindow,
     /// Warnings to log once at the start of the run (unknown keys, `verify_ssl: false`, …).
     pub warnings: Vec<String>,
 }
@@ -1050,6 +1072,24 @@ pub fn resolve(
         synthetic_count: det.synthetic_count.unwrap_or(50) as usize,
     };
 
+    // ---- the run's window (flags only) ----
+    if let (Some(start), Some(end)) = (flags.window.start, flags.window.end) {
+        if start >= end {
+            return Err(value_error(
+                CLI,
+                "--start",
+                format!("{start} is not before --end {end}"),
+            ));
+        }
+    }
+    if flags.window.is_set() && detection.mode == DetectionMode::Realtime {
+        return Err(value_error(
+            CLI,
+            "--start",
+            "realtime mode polls from now on; use --start/--end with a historical or batch run",
+        ));
+    }
+
     // ---- injection (flags only, or a placement named in the scenario) ----
     let injection = match flags.synthetic_count {
         Some(0) => return Err(value_error(CLI, "--synthetic-count", "must be at least 1")),
@@ -1112,6 +1152,7 @@ pub fn resolve(
         model_path,
         scenario: scenario_info,
         injection,
+        window: flags.window,
         warnings,
     })
 }

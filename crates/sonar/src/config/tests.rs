@@ -910,3 +910,43 @@ fn threshold_rule_defaults_to_the_references_lagged_rule() {
         sonar_mvad::ThresholdRule::Trailing
     );
 }
+
+#[test]
+fn start_and_end_are_checked_against_each_other_and_the_mode() {
+    let sc = ScenarioFile::parse(
+        "name: t\ntraining: {bucket_minutes: 5}",
+        Path::new("s.yaml"),
+    )
+    .expect("scenario");
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&chrono::Utc)
+    };
+    let flags = |start: &str, end: &str, mode: Option<DetectionMode>| Overrides {
+        window: RunWindow {
+            start: Some(at(start)),
+            end: Some(at(end)),
+        },
+        mode,
+        ..Overrides::default()
+    };
+    let run = |o: &Overrides| resolve(None, Some(&sc), &Environment::default(), o);
+    let ok = run(&flags("2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z", None)).expect("valid");
+    assert_eq!(ok.window.start, Some(at("2024-05-01T00:00:00Z")));
+    let e = run(&flags("2024-05-02T00:00:00Z", "2024-05-01T00:00:00Z", None))
+        .expect_err("start after end")
+        .to_string();
+    assert!(
+        e.contains("--start") && e.contains("not before --end"),
+        "{e}"
+    );
+    let e = run(&flags(
+        "2024-05-01T00:00:00Z",
+        "2024-05-02T00:00:00Z",
+        Some(DetectionMode::Realtime),
+    ))
+    .expect_err("realtime with a window")
+    .to_string();
+    assert!(e.contains("realtime"), "{e}");
+}

@@ -11,8 +11,8 @@ use sonar_mvad::{MvadModel, RowResult, ScorerState, StreamingScorer, ThresholdRu
 use super::fetch::build_features;
 use super::train::write_options;
 use super::{
-    debug_window, floor_to_bucket, indexer_client, needed_fields, open_source, Clock, Phase,
-    Progress, RunSummary, StopFlag,
+    debug_window, floor_to_bucket, indexer_client, needed_fields, open_source, window_range, Clock,
+    Phase, Progress, RunSummary, StopFlag,
 };
 use crate::config::Settings;
 use crate::detect::{assign_events_after, AnomalyEvent, Detector, ScoredBucket};
@@ -141,15 +141,23 @@ pub struct DetectOutcome {
     pub buckets: Vec<ScoredBucket>,
 }
 
-/// The buckets a one-off detection judges: in debug mode the whole detection file (as the
-/// original, which ignored time in debug mode), else the `lookback` complete buckets ending
-/// at `now`.
+/// The buckets a one-off detection judges: `--start` / `--end` when given, else in debug mode
+/// the whole detection file (as the original, which ignored time in debug mode), else the
+/// `lookback` complete buckets ending at `now`.
 pub fn historical_range(
     settings: &Settings,
     model: &LoadedModel,
     now: DateTime<Utc>,
 ) -> Result<TimeRange, Error> {
     let b = model.bucket_seconds();
+    if settings.window.is_set() {
+        return Ok(window_range(
+            settings.window,
+            settings.detection.lookback,
+            now,
+            b,
+        ));
+    }
     if let Some(window) = debug_window(settings, Phase::Detection, b)? {
         return Ok(window);
     }

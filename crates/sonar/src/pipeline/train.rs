@@ -8,7 +8,7 @@ use sonar_mvad::{EpochReport, MvadError, TrainObserver};
 use super::fetch::build_features;
 use super::{
     debug_window, feature_spec, floor_to_bucket, indexer_client, mvad_params, needed_fields,
-    open_source, Clock, Phase, Progress, RunSummary, StopFlag,
+    open_source, window_range, Clock, Phase, Progress, RunSummary, StopFlag,
 };
 use crate::config::{Settings, SlidingWindow};
 use crate::features::{FeatureBuilder, FeaturePlan};
@@ -66,14 +66,22 @@ pub fn write_options(settings: &Settings, payload_dir_given: bool) -> WriteOptio
     }
 }
 
-/// The training window: the whole training file in debug mode, else the `lookback` complete
-/// buckets ending at `now`.
+/// The training window: `--start` / `--end` when given, else the whole training file in debug
+/// mode, else the `lookback` complete buckets ending at `now`.
 fn training_range(
     settings: &Settings,
     plan: &FeaturePlan,
     now: DateTime<Utc>,
 ) -> Result<TimeRange, Error> {
     let b = plan.bucket.seconds();
+    if settings.window.is_set() {
+        return Ok(window_range(
+            settings.window,
+            settings.training.lookback,
+            now,
+            b,
+        ));
+    }
     if let Some(window) = debug_window(settings, Phase::Training, b)? {
         return Ok(window);
     }

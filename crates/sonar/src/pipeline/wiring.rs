@@ -187,11 +187,84 @@ pub(crate) fn needed_fields(settings: &Settings) -> Vec<String> {
     fields
 }
 
+/// The bucket-aligned range of `--start` / `--end`: a missing end is `now`, a missing start
+/// is `lookback` before the end; both are floored to buckets (only complete buckets), and the
+/// range holds at least one bucket.
+pub fn window_range(
+    window: crate::config::RunWindow,
+    lookback: std::time::Duration,
+    now: DateTime<Utc>,
+    bucket_seconds: i64,
+) -> TimeRange {
+    let end = floor_to_bucket(window.end.unwrap_or(now), bucket_seconds);
+    let lookback = TimeDelta::from_std(lookback).unwrap_or(TimeDelta::hours(24));
+    let start = floor_to_bucket(window.start.unwrap_or(end - lookback), bucket_seconds);
+    TimeRange {
+        start,
+        end: end.max(start + TimeDelta::seconds(bucket_seconds)),
+    }
+}
+
 /// True for failures that waiting may cure (the indexer is down or overloaded).
 pub fn is_transient(error: &Error) -> bool {
     match error {
         Error::IndexerUnreachable { .. } => true,
         Error::IndexerHttp { status, .. } => *status == 429 || *status >= 500,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RunWindow;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn window_range_fills_a_missing_end_with_now_and_a_missing_start_with_the_lookback() {
+        let now = t("2024-05-08T10:07:00Z");
+        let hour = std::time::Duration::from_secs(3600);
+        let both = RunWindow {
+            start: Some(t("2024-05-01T00:02:00Z")),
+            end: Some(t("2024-05-02T00:04:59Z")),
+        };
+        let r = window_range(both, hour, now, 300);
+        assert_eq!(
+            (r.start, r.end),
+            (t("2024-05-01T00:00:00Z"), t("2024-05-02T00:00:00Z"))
+        );
+        let only_start = RunWindow {
+            start: Some(t("2024-05-08T08:00:00Z")),
+            end: None,
+        };
+        let r = window_range(only_start, hour, now, 300);
+        assert_eq!(
+            (r.start, r.end),
+            (t("2024-05-08T08:00:00Z"), t("2024-05-08T10:05:00Z"))
+        );
+        let only_end = RunWindow {
+            start: None,
+            end: Some(t("2024-05-08T09:00:00Z")),
+        };
+        let r = window_range(only_end, hour, now, 300);
+        assert_eq!(
+            (r.start, r.end),
+            (t("2024-05-08T08:00:00Z"), t("2024-05-08T09:00:00Z"))
+        );
+        // Inside one bucket: still one whole bucket.
+        let tiny = RunWindow {
+            start: Some(t("2024-05-08T09:01:00Z")),
+            end: Some(t("2024-05-08T09:02:00Z")),
+        };
+        let r = window_range(tiny, hour, now, 300);
+        assert_eq!(
+            (r.start, r.end),
+            (t("2024-05-08T09:00:00Z"), t("2024-05-08T09:05:00Z"))
+        );
     }
 }
