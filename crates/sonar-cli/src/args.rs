@@ -351,7 +351,12 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE", requires_all = ["scenario", "attacks"])]
     pub alerts: Option<PathBuf>,
     /// With --alerts: separate detection alerts (--alerts then holds the training alerts).
-    #[arg(long, value_name = "FILE", requires = "alerts")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "alerts",
+        conflicts_with = "train_until"
+    )]
     pub detect_alerts: Option<PathBuf>,
     /// With --alerts: the scenario whose features, model and detection rules are measured.
     #[arg(long, value_name = "YAML", requires = "alerts")]

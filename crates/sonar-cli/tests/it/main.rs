@@ -657,6 +657,13 @@ fn eval_alerts_reads_an_ait_ads_csv_and_its_time_labels() {
         log.contains("labels.json") && log.contains("JSON array"),
         "{log}"
     );
+    // An AIT-ADS CSV holds both periods: a separate detection file is refused, not ignored.
+    let mut both = args.to_vec();
+    both.extend(["--detect-alerts", "x_alerts.txt"]);
+    let out = sonar(dir.path(), &both);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("holds both periods"), "{log}");
 }
 
 #[test]

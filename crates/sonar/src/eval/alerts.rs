@@ -711,8 +711,17 @@ fn split_files(
     is_ait: bool,
     bucket_seconds: i64,
 ) -> Result<(PathBuf, PathBuf), Error> {
-    if let (Some(detect), false) = (&request.detect_alerts, is_ait) {
-        return Ok((request.alerts.clone(), detect.clone()));
+    match (&request.detect_alerts, is_ait) {
+        (Some(_), true) => {
+            return Err(Error::EvalInput {
+                path: request.alerts.clone(),
+                problem: "an AIT-ADS alert CSV holds both periods: drop --detect-alerts \
+                          (training ends at --train-until, or at the first attack)"
+                    .into(),
+            })
+        }
+        (Some(detect), false) => return Ok((request.alerts.clone(), detect.clone())),
+        (None, _) => {}
     }
     let until = match request.train_until {
         Some(t) => t,
