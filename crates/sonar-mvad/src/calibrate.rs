@@ -52,6 +52,35 @@ fn quantile(sorted: &[f64], level: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
+/// Pickands' estimator for a generalised Pareto excess, from its quantiles at two levels whose
+/// tail shares halve: `y_half` (the excess over the threshold at half the tail share) and
+/// `y_quarter` (at a quarter), `y(1/4) / y(1/2) = 2^ξ + 1`. Returns ξ clamped to `[0, 0.5]`
+/// (0 when `y_half` is not positive) and the scale σ (no floor).
+pub(crate) fn pickands(y_half: f64, y_quarter: f64) -> (f64, f64) {
+    let xi = if y_half > 0.0 {
+        ((y_quarter / y_half - 1.0).max(1e-12))
+            .log2()
+            .clamp(XI_MIN, XI_MAX)
+    } else {
+        0.0
+    };
+    let factor = if xi > 1e-9 {
+        xi / (2f64.powf(xi) - 1.0)
+    } else {
+        1.0 / std::f64::consts::LN_2
+    };
+    (xi, y_half * factor)
+}
+
+/// Survival of a generalised Pareto excess at `z` scale units above its threshold.
+pub(crate) fn gpd_survival(z: f64, xi: f64) -> f64 {
+    if xi > 1e-9 {
+        (1.0 + xi * z).powf(-1.0 / xi)
+    } else {
+        (-z).exp()
+    }
+}
+
 impl ScoreCalibration {
     /// Fits the map to normal scores (non-finite ones are ignored). `None` when fewer than
     /// two finite scores are given.
@@ -90,18 +119,8 @@ impl ScoreCalibration {
         let spread = (u - body[0]).abs();
         let y50 = (q90 - u).max(0.0);
         let y75 = (q95 - u).max(y50);
-        // Pickands: y(0.75) / y(0.5) = 2^ξ + 1 for a generalised Pareto excess.
-        let xi = if y50 > 0.0 {
-            ((y75 / y50 - 1.0).max(1e-12)).log2().clamp(XI_MIN, XI_MAX)
-        } else {
-            0.0
-        };
-        let factor = if xi > 1e-9 {
-            xi / (2f64.powf(xi) - 1.0)
-        } else {
-            1.0 / std::f64::consts::LN_2
-        };
-        let sigma = (y50 * factor).max(SIGMA_FLOOR * spread.max(1.0));
+        let (xi, scale) = pickands(y50, y75);
+        let sigma = scale.max(SIGMA_FLOOR * spread.max(1.0));
         Some(Self {
             body,
             sigma,
@@ -126,13 +145,7 @@ impl ScoreCalibration {
         }
         let u = self.tail_threshold();
         if score > u {
-            let z = (score - u) / self.sigma;
-            let survival = if self.xi > 1e-9 {
-                (1.0 + self.xi * z).powf(-1.0 / self.xi)
-            } else {
-                (-z).exp()
-            };
-            return TAIL_SHARE * survival;
+            return TAIL_SHARE * gpd_survival((score - u) / self.sigma, self.xi);
         }
         // Body: the empirical CDF between stored quantiles (levels 0, 0.05, …, 0.8).
         let body = &self.body;

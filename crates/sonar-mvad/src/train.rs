@@ -543,23 +543,12 @@ fn contaminated(scores: &[f64]) -> Vec<bool> {
     if !(y1 > 0.0 && y2 >= y1) {
         return flags;
     }
-    // y(3/4) / y(1/2) = 2^ξ + 1 for a generalised Pareto excess.
-    let xi = (y2 / y1 - 1.0).max(1e-12).log2().clamp(0.0, 0.5);
-    let sigma = if xi > 1e-9 {
-        y1 * xi / (2f64.powf(xi) - 1.0)
-    } else {
-        y1 / std::f64::consts::LN_2
-    };
+    let (xi, sigma) = crate::calibrate::pickands(y1, y2);
     let p = |score: f64| {
         if score.is_nan() || score <= u {
             return 1.0;
         }
-        let z = (score - u) / sigma;
-        0.5 * if xi > 1e-9 {
-            (1.0 + xi * z).powf(-1.0 / xi)
-        } else {
-            (-z).exp()
-        }
+        0.5 * crate::calibrate::gpd_survival((score - u) / sigma, xi)
     };
     let mut rare: Vec<(f64, usize)> = scores
         .iter()
