@@ -275,7 +275,7 @@ impl Poller {
 }
 
 /// The scenario's polling interval (at least a second).
-fn polling_interval(settings: &Settings) -> Duration {
+pub(crate) fn polling_interval(settings: &Settings) -> Duration {
     settings
         .detection
         .polling_interval

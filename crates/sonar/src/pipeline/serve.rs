@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::detect::{open_sink, LoadedModel};
-use super::realtime::{backoff, LoopLimit, PollResult, Poller};
+use super::realtime::{backoff, polling_interval, LoopLimit, PollResult, Poller};
 use super::{train, Clock, Progress, StopFlag};
 use crate::config::{Overrides, Settings};
 use crate::sink::AnomalySink;
@@ -192,10 +192,7 @@ fn load_units(
         status.push(ScenarioStatus {
             file: file.clone(),
             scenario_id: settings.shipping.scenario_id.clone(),
-            interval: settings
-                .detection
-                .polling_interval
-                .max(Duration::from_secs(1)),
+            interval: polling_interval(&settings),
             ..ScenarioStatus::default()
         });
         units.push(Unit {
@@ -300,10 +297,7 @@ pub fn serve(
                 continue;
             }
             let id = unit.settings.shipping.scenario_id.clone();
-            let interval = board
-                .snapshot()
-                .get(i)
-                .map_or(Duration::from_secs(60), |s| s.interval);
+            let interval = polling_interval(&unit.settings);
             let started = Instant::now();
             let result =
                 unit.prepare(request, clock, progress, stop)
