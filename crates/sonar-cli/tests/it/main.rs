@@ -212,24 +212,26 @@ fn run_scenario_in(stem: &str, dir: &Path, extra: &str) -> (Vec<Value>, String) 
         log.contains("train summary:") && log.contains("detect summary:"),
         "{log}"
     );
-    let jsonl: Vec<PathBuf> = walk(&dir.join("sonar-debug"));
+    for file in walk(&dir.join("sonar-debug")) {
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        assert!(log.contains(&name), "path not printed: {log}");
+    }
+    (debug_documents(dir), log)
+}
+
+/// Every anomaly document of the debug JSONL files under `dir/sonar-debug`.
+fn debug_documents(dir: &Path) -> Vec<Value> {
     let mut docs = Vec::new();
-    for file in &jsonl {
-        assert!(
-            log.contains(
-                &file
-                    .file_name()
-                    .expect("name")
-                    .to_string_lossy()
-                    .to_string()
-            ),
-            "path not printed: {log}"
-        );
+    for file in walk(&dir.join("sonar-debug")) {
         for line in std::fs::read_to_string(file).expect("jsonl").lines() {
             docs.push(serde_json::from_str(line).expect("one JSON document per line"));
         }
     }
-    (docs, log)
+    docs
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -501,12 +503,7 @@ fn a_batch_run_whose_training_holds_the_attacks_still_reports_them() {
     );
     let log = text(&out);
     assert_eq!(out.status.code(), Some(0), "{log}");
-    let mut docs = Vec::new();
-    for file in walk(&dir.path().join("sonar-debug")) {
-        for line in std::fs::read_to_string(file).expect("jsonl").lines() {
-            docs.push(serde_json::from_str::<Value>(line).expect("JSON line"));
-        }
-    }
+    let docs = debug_documents(dir.path());
     check_attacks_flagged("brute_force_detection", &docs, &log);
 }
 
@@ -695,33 +692,31 @@ fn start_and_end_set_the_training_and_detection_windows() {
         log.contains("trained on 2024-05-02T00:00:00Z .. 2024-05-07T00:00:00Z"),
         "{log}"
     );
-    let out = sonar(
-        dir.path(),
-        &[
-            "detect",
-            "--scenario",
-            scenario,
-            "--debug",
-            "--config",
-            &config,
-            "--start",
-            "2024-05-08T10:00:00Z",
-            "--end",
-            "2024-05-08T11:00:00Z",
-        ],
-    );
+    let detect = |start: &str, end: &str| {
+        sonar(
+            dir.path(),
+            &[
+                "detect",
+                "--scenario",
+                scenario,
+                "--debug",
+                "--config",
+                &config,
+                "--start",
+                start,
+                "--end",
+                end,
+            ],
+        )
+    };
+    let out = detect("2024-05-08T10:00:00Z", "2024-05-08T11:00:00Z");
     let log = text(&out);
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(
         log.contains("scored=12 "),
         "one hour of 5-minute buckets: {log}"
     );
-    let mut docs = Vec::new();
-    for file in walk(&dir.path().join("sonar-debug")) {
-        for line in std::fs::read_to_string(file).expect("jsonl").lines() {
-            docs.push(serde_json::from_str::<Value>(line).expect("JSON line"));
-        }
-    }
+    let docs = debug_documents(dir.path());
     assert!(!docs.is_empty(), "the brute force was not reported: {log}");
     for d in &docs {
         let t = d["timestamp"].as_str().expect("timestamp");
@@ -731,21 +726,7 @@ fn start_and_end_set_the_training_and_detection_windows() {
         );
     }
     // An end before the start is one clear error.
-    let out = sonar(
-        dir.path(),
-        &[
-            "detect",
-            "--scenario",
-            scenario,
-            "--debug",
-            "--config",
-            &config,
-            "--start",
-            "2024-05-08T11:00:00Z",
-            "--end",
-            "2024-05-08T10:00:00Z",
-        ],
-    );
+    let out = detect("2024-05-08T11:00:00Z", "2024-05-08T10:00:00Z");
     let log = text(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(
