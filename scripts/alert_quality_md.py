@@ -94,7 +94,11 @@ lines += [
     "library's 100 (early stopping on) the same runs gave 37 of 40 phases but 2.67 / 7.11 / 0.59 / "
     "3.80 false events a day (fox, russellmitchell, santos, shaw: 22 events in 7.3 days, against 4); "
     "30 epochs gave 0 / 0 / 4.72 / 0. The demo's lateral-movement and privilege-escalation "
-    "scenarios keep `epochs: 100`: at 15 their attacks score below their thresholds.",
+    "scenarios keep `epochs: 100`: at 15 their attacks score below their thresholds. These runs: "
+    "a copy of bench/ait/ait_plain.yaml with `training.extra_params.epochs: N` (and, for the "
+    "`min_consecutive` row, `detection.min_consecutive: 2`), then `sonar eval --alerts "
+    "target/alert_quality/alerts_csv/<set>_alerts.txt --scenario <copy> --attacks time_label "
+    "--methods default` for each set.",
     "- Tried, not kept: `min_consecutive: 2` (at 100 epochs) changed the false events a day from "
     "2.67 / 7.11 / 0.59 / 3.80 to 2.29 / 5.93 / 0.59 / 3.80, same hits: the false events are long, "
     "not single buckets. Setting aside contamination "
