@@ -24,6 +24,7 @@ pub use preprocess::FillMethod;
 mod model;
 pub mod score;
 mod stream;
+pub mod subspace;
 mod train;
 
 pub use model::{

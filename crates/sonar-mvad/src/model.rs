@@ -274,6 +274,9 @@ impl ModelMeta {
                     "`error_scales` must hold {k} positive numbers each for forecast and recon"
                 )));
             }
+            if let Some(subspace) = &scales.subspace {
+                subspace.check(k).map_err(bad)?;
+            }
         }
         Ok(())
     }

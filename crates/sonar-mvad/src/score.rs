@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MvadError, Result};
 use crate::preprocess::Normalizer;
+use crate::subspace::Subspace;
 
 /// Percentile of the local threshold.
 const LOCAL_PERCENTILE: f64 = 0.95;
@@ -180,6 +181,10 @@ pub struct Scoring {
     /// Rows of the trailing mean of the row scores (1 = none). Trailing, so a live detector
     /// gives the same scores as a batch.
     pub smooth_rows: usize,
+    /// Weight of the row's distance from the training subspace ([`crate::subspace`]), added
+    /// per variable to the standardised errors: the part of the score that does not adapt
+    /// to a level shift. Needs standardised errors and a model that stores a subspace.
+    pub pca_gamma: f64,
 }
 
 impl Default for Scoring {
@@ -188,9 +193,13 @@ impl Default for Scoring {
             error: ErrorKind::Standardised,
             recon_gamma: 0.5,
             smooth_rows: 10,
+            pca_gamma: DEFAULT_PCA_GAMMA,
         }
     }
 }
+
+/// [`Scoring::pca_gamma`] of the default scoring (docs/quality.md).
+pub const DEFAULT_PCA_GAMMA: f64 = 1.0;
 
 /// The map form of [`Scoring`] in files: every field optional, unknown ones refused.
 #[derive(Deserialize)]
@@ -199,6 +208,7 @@ struct ScoringFields {
     error: ErrorKind,
     recon_gamma: f64,
     smooth_rows: usize,
+    pca_gamma: f64,
 }
 
 impl Default for ScoringFields {
@@ -208,6 +218,7 @@ impl Default for ScoringFields {
             error: d.error,
             recon_gamma: d.recon_gamma,
             smooth_rows: d.smooth_rows,
+            pca_gamma: d.pca_gamma,
         }
     }
 }
@@ -243,6 +254,7 @@ impl<'de> Deserialize<'de> for Scoring {
                     error: f.error,
                     recon_gamma: f.recon_gamma,
                     smooth_rows: f.smooth_rows,
+                    pca_gamma: f.pca_gamma,
                 })
             }
         }
@@ -257,6 +269,7 @@ impl Scoring {
             error: ErrorKind::Faithful,
             recon_gamma: 0.0,
             smooth_rows: 1,
+            pca_gamma: 0.0,
         }
     }
 
@@ -280,6 +293,12 @@ impl Scoring {
             return Err(MvadError::InvalidParam {
                 name: "scoring.recon_gamma",
                 problem: format!("{} is not a non-negative number", self.recon_gamma),
+            });
+        }
+        if !(self.pca_gamma.is_finite() && self.pca_gamma >= 0.0) {
+            return Err(MvadError::InvalidParam {
+                name: "scoring.pca_gamma",
+                problem: format!("{} is not a non-negative number", self.pca_gamma),
             });
         }
         if self.smooth_rows == 0 {
@@ -312,7 +331,7 @@ impl Scoring {
                     let e = norm.denormalize(i % k, x[i] as f64) - observed[i];
                     (e / scale[i % k]).powi(2)
                 };
-                (0..out.x_pred.len())
+                let mut errors: Vec<f64> = (0..out.x_pred.len())
                     .map(|i| {
                         let f = z(&out.x_pred, &scales.forecast, i);
                         if with_recon {
@@ -321,7 +340,15 @@ impl Scoring {
                             f
                         }
                     })
-                    .collect()
+                    .collect();
+                if let Some(subspace) = scales.subspace.as_ref().filter(|_| self.pca_gamma > 0.0) {
+                    let residuals = subspace.residuals(&observed[..errors.len()]);
+                    errors
+                        .iter_mut()
+                        .zip(residuals)
+                        .for_each(|(e, r)| *e += self.pca_gamma * r);
+                }
+                errors
             }
             _ => {
                 let mut werr = weighted_errors(&out.x_pred, &out.target, pct_weight);
@@ -363,6 +390,10 @@ pub struct ErrorScales {
     pub recon: Vec<f64>,
     /// Windows they were measured on.
     pub windows: usize,
+    /// The training subspace, its scale measured on the same windows ([`Scoring::pca_gamma`];
+    /// absent in models trained before it existed, which then score without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subspace: Option<Subspace>,
 }
 
 impl ErrorScales {
@@ -372,15 +403,17 @@ impl ErrorScales {
     /// every scale is its floor.
     pub fn measure(out: &WindowOutputs, observed: &[f64], norm: &Normalizer) -> Self {
         let all = vec![true; observed.len() / norm.k().max(1)];
-        Self::measure_kept(out, observed, norm, &all)
+        Self::measure_kept(out, observed, norm, &all, None)
     }
 
-    /// [`ErrorScales::measure`] over the windows `m` with `keep[m]` only.
+    /// [`ErrorScales::measure`] over the windows `m` with `keep[m]` only; the `subspace`, if
+    /// any, gets its scale from the same windows.
     pub fn measure_kept(
         out: &WindowOutputs,
         observed: &[f64],
         norm: &Normalizer,
         keep: &[bool],
+        subspace: Option<Subspace>,
     ) -> Self {
         let k = norm.k();
         let total = observed.len() / k.max(1);
@@ -405,10 +438,15 @@ impl ErrorScales {
                 })
                 .collect()
         };
+        let subspace = subspace.map(|mut s| {
+            s.measure_scale(&observed[..total * k], keep);
+            s
+        });
         Self {
             forecast: rms(&out.x_pred),
             recon: rms(&out.x_recon),
             windows,
+            subspace,
         }
     }
 }
@@ -732,13 +770,27 @@ mod tests {
         assert!((s.recon[0] - 2.0).abs() < 1e-6, "{:?}", s.recon);
         assert_eq!(s.windows, 2);
 
-        // Standardised errors: ((x − y) / σ)², plus γ times the reconstruction's.
+        // Standardised errors: ((x − y) / σ)², plus γ times the reconstruction's; without a
+        // stored subspace (models trained before it) no subspace term.
         let scoring = Scoring {
             error: ErrorKind::Standardised,
             recon_gamma: 0.5,
             smooth_rows: 1,
+            pca_gamma: 2.0,
         };
         let e = scoring.variable_errors(&out, &observed, &[1.0; 3], &norm, Some(&s));
+        // With one, each variable's squared residual times pca_gamma on top.
+        let subspace = crate::subspace::Subspace::fit(&observed, 3, 0.5).expect("rows");
+        let with = ErrorScales {
+            subspace: Some(subspace.clone()),
+            ..s.clone()
+        };
+        let residuals = subspace.residuals(&observed);
+        let e_with = scoring.variable_errors(&out, &observed, &[1.0; 3], &norm, Some(&with));
+        for ((a, b), r) in e_with.iter().zip(&e).zip(&residuals) {
+            assert!((a - b - 2.0 * r).abs() < 1e-9, "{e_with:?} {e:?} {residuals:?}");
+        }
+        assert!(residuals.iter().any(|r| *r > 0.0), "{residuals:?}");
         let want = [
             1.0 + 0.5 * 1.0,
             4.0 + 0.5 * 4.0,

@@ -78,6 +78,17 @@ fn fingerprint(model: &MvadModel) -> String {
                 .iter()
                 .chain(&s.recon)
                 .for_each(|v| eat(&v.to_le_bytes()));
+            // Only models that store a subspace score with it (older ones keep their
+            // fingerprints).
+            if let Some(sub) = &s.subspace {
+                eat(&scoring.pca_gamma.to_le_bytes());
+                sub.mean
+                    .iter()
+                    .chain(&sub.std)
+                    .chain(&sub.components)
+                    .chain(std::iter::once(&sub.scale))
+                    .for_each(|v| eat(&v.to_le_bytes()));
+            }
         }
     }
     format!(

@@ -20,6 +20,7 @@ use crate::net::{MvadNet, TrainNoise};
 use crate::params::MvadParams;
 use crate::preprocess::{self, Normalizer, INFER_CLIP};
 use crate::score;
+use crate::subspace::{Subspace, KEPT_VARIANCE};
 use crate::weights::{standard_normal, Weights, BATCH_NORMS, GAT_WINDOW, HIDDEN};
 
 /// Standard deviation of the Gaussian noise added to training inputs.
@@ -207,13 +208,19 @@ pub fn fit(
     let series = norm.apply(&prepared.values[..train_len * k], -INFER_CLIP, INFER_CLIP);
     let ends = preprocess::window_ends(train_len, w, 1);
     let out = window_outputs(&eval, &series, k, w, &ends);
+    // The static part of the score (crate::subspace) is fitted on the same training split as
+    // the normalisation; its scale, like the error scales, on the held-out rows.
+    // Faithful models store none: the reference has no such part.
+    let subspace = (params.scoring.error == score::ErrorKind::Standardised)
+        .then(|| Subspace::fit(&prepared.values[..train_len * k], k, KEPT_VARIANCE))
+        .flatten();
     let held_out = HeldOut::measure(
         &eval,
         &prepared.values,
         &norm,
         (train_len, w),
-        &params.scoring,
-        &pct_weight,
+        (&params.scoring, &pct_weight),
+        subspace,
     );
     let error_scales = held_out.scales;
     let observed = preprocess::rows_at(&prepared.values, k, &ends);
@@ -456,8 +463,8 @@ impl HeldOut {
         values: &[f64],
         norm: &Normalizer,
         (train_len, w): (usize, usize),
-        scoring: &score::Scoring,
-        pct_weight: &[f64],
+        (scoring, pct_weight): (&score::Scoring, &[f64]),
+        subspace: Option<Subspace>,
     ) -> Self {
         let k = norm.k();
         let n = values.len() / k.max(1);
@@ -468,7 +475,8 @@ impl HeldOut {
         let out = window_outputs(net, &series, k, w, &ends);
         let observed = preprocess::rows_at(values, k, &ends);
         let everything = vec![true; ends.len()];
-        let scales = score::ErrorScales::measure_kept(&out, &observed, norm, &everything);
+        let scales =
+            score::ErrorScales::measure_kept(&out, &observed, norm, &everything, subspace.clone());
         let werr = scoring.variable_errors(&out, &observed, pct_weight, norm, Some(&scales));
         let raw = score::row_scores(&werr, k);
         let first_scores = scoring.row_scores(&werr, k);
@@ -495,7 +503,7 @@ impl HeldOut {
                 .for_each(|d| *d = true);
         }
         let clean: Vec<bool> = dirty.iter().map(|d| !d).collect();
-        let scales = score::ErrorScales::measure_kept(&out, &observed, norm, &clean);
+        let scales = score::ErrorScales::measure_kept(&out, &observed, norm, &clean, subspace);
         let werr = scoring.variable_errors(&out, &observed, pct_weight, norm, Some(&scales));
         let smoothed = scoring.row_scores(&werr, k);
         let mut left_out = vec![false; ends.len()];

@@ -473,6 +473,11 @@ fn options(s: &Settings) -> EvalOptions {
         recon_gamma,
         smooth_rows,
         error,
+        pca_gamma: 0.0,
+    };
+    let with_pca = |name: &str, pca_gamma: f64| ScoreVariant {
+        pca_gamma,
+        ..variant(name, 0.5, SMOOTH_ROWS, Standardised)
     };
     use sonar_mvad::ErrorKind::{Faithful, Standardised};
     EvalOptions {
@@ -486,6 +491,10 @@ fn options(s: &Settings) -> EvalOptions {
             variant("+std+smooth", 0.0, SMOOTH_ROWS, Standardised),
             variant("+std+recon/2+smooth", 0.5, SMOOTH_ROWS, Standardised),
             variant("+std+recon+smooth", 1.0, SMOOTH_ROWS, Standardised),
+            with_pca("+std+recon/2+smooth+pca/2", 0.5),
+            with_pca("+std+recon/2+smooth+pca", 1.0),
+            with_pca("+std+recon/2+smooth+2pca", 2.0),
+            with_pca("+std+recon/2+smooth+4pca", 4.0),
         ],
         ..EvalOptions::default()
     }

@@ -7,6 +7,7 @@ use sonar_mvad::{
     ErrorKind, ErrorScales, Frame, MvadModel, MvadParams, PredictOptions, RowResult, ScorerState,
     Scoring, StreamingScorer, ThresholdRule,
 };
+use sonar_mvad::subspace::{Subspace, KEPT_VARIANCE};
 
 fn golden(case: &str, file: &str) -> (MvadModel, Frame) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -139,13 +140,17 @@ fn improved(case: &str) -> (MvadModel, Frame) {
             error: ErrorKind::Standardised,
             recon_gamma: 0.5,
             smooth_rows: 7,
+            pca_gamma: 1.0,
         },
         ..MvadParams::default()
     });
+    let mut subspace = Subspace::fit(frame.values(), k, KEPT_VARIANCE).expect("rows");
+    subspace.measure_scale(frame.values(), &vec![true; frame.n_rows()]);
     meta.error_scales = Some(ErrorScales {
         forecast: (0..k).map(|j| 0.05 + 0.01 * j as f64).collect(),
         recon: vec![0.2; k],
         windows: 100,
+        subspace: Some(subspace),
     });
     (model, frame)
 }

@@ -76,6 +76,8 @@ pub struct ScoreVariant {
     pub smooth_rows: usize,
     /// [`Scoring::error`].
     pub error: ErrorKind,
+    /// [`Scoring::pca_gamma`].
+    pub pca_gamma: f64,
 }
 
 impl Default for ScoreVariant {
@@ -85,6 +87,7 @@ impl Default for ScoreVariant {
             recon_gamma: 0.0,
             smooth_rows: 1,
             error: ErrorKind::Faithful,
+            pca_gamma: 0.0,
         }
     }
 }
@@ -96,6 +99,7 @@ impl ScoreVariant {
             error: self.error,
             recon_gamma: self.recon_gamma,
             smooth_rows: self.smooth_rows.max(1),
+            pca_gamma: self.pca_gamma,
         }
     }
 
@@ -378,6 +382,7 @@ pub fn evaluate(
             recon_gamma: params.scoring.recon_gamma,
             smooth_rows: params.scoring.smooth_rows,
             error: params.scoring.error,
+            pca_gamma: params.scoring.pca_gamma,
         };
         for v in std::iter::once(&own).chain(&options.variants) {
             methods.push(MethodReport::new(
@@ -601,17 +606,19 @@ mod tests {
         let mut values = train.tail(w).values;
         values.extend_from_slice(&test.values);
         let frame = engine_frame(&test.columns, &values).expect("frame");
-        for (error, recon_gamma, smooth_rows) in [
-            (ErrorKind::Faithful, 0.0, 1),
-            (ErrorKind::Faithful, 0.5, 4),
-            (ErrorKind::Standardised, 0.0, 1),
-            (ErrorKind::Standardised, 1.0, 10),
+        for (error, recon_gamma, smooth_rows, pca_gamma) in [
+            (ErrorKind::Faithful, 0.0, 1, 0.0),
+            (ErrorKind::Faithful, 0.5, 4, 0.0),
+            (ErrorKind::Standardised, 0.0, 1, 0.0),
+            (ErrorKind::Standardised, 1.0, 10, 0.0),
+            (ErrorKind::Standardised, 0.5, 10, 1.0),
         ] {
             let variant = ScoreVariant {
                 name: "v".into(),
                 recon_gamma,
                 smooth_rows,
                 error,
+                pca_gamma,
             };
             let expected = variant.scores(model.meta(), &outputs);
             model.meta_mut().params.as_mut().expect("ours").scoring = variant.scoring();
