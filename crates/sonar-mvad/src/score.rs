@@ -199,7 +199,7 @@ impl Default for Scoring {
 }
 
 /// [`Scoring::pca_gamma`] of the default scoring (docs/quality.md).
-pub const DEFAULT_PCA_GAMMA: f64 = 1.0;
+pub const DEFAULT_PCA_GAMMA: f64 = 0.5;
 
 /// The map form of [`Scoring`] in files: every field optional, unknown ones refused.
 #[derive(Deserialize)]
