@@ -250,7 +250,7 @@ pub fn detect(
         range: fetch,
         timestamp_field: model.schema.timestamp_field.clone(),
         fields: needed_fields(settings),
-        alert_filter: settings.features.alert_filter.clone(),
+        alert_filter: settings.alert_filter.clone(),
     };
     progress.phase("fetching detection alerts");
     let schema = model.schema.clone();
