@@ -500,6 +500,15 @@ pub(crate) const THRESHOLD_RULE: Key<&'static str> = Key {
     doc: "the engine's local threshold: `lagged` (the reference's rule: the 95th percentile of the `TW` scores ending `TW − 1` buckets before the judged one) or `trailing` (the `TW` scores ending at the judged bucket); see docs/mvad.md for both compared",
 };
 
+/// `detection.top_contributors`
+pub(crate) const TOP_CONTRIBUTORS: Key<u64> = Key {
+    config: None,
+    scenario: Some("detection.top_contributors"),
+    default: crate::sink::DEFAULT_TOP_CONTRIBUTORS as u64,
+    new: true,
+    doc: "variables listed in each anomaly document's `top_contributors` (largest contribution first); 0 lists none",
+};
+
 /// `detection.print_payloads`
 pub(crate) const PRINT_PAYLOADS: Key<bool> = Key {
     config: None,
@@ -599,6 +608,7 @@ pub(crate) const ALL: &[&dyn Declared] = &[
     &THRESHOLD,
     &MIN_CONSECUTIVE,
     &THRESHOLD_RULE,
+    &TOP_CONTRIBUTORS,
     &PRINT_PAYLOADS,
     &DRY_RUN,
     &PAYLOAD_DIR,

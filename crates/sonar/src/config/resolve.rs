@@ -557,6 +557,7 @@ fn detection(
         threshold: threshold(layers, bucket_minutes)?,
         min_consecutive: min_consecutive.value.min(u64::from(u32::MAX)) as u32,
         threshold_rule,
+        top_contributors: layers.value(&keys::TOP_CONTRIBUTORS)?.value as usize,
         payloads: PayloadSettings {
             print: flags.print_payloads || layers.value(&keys::PRINT_PAYLOADS)?.value,
             dry_run: flags.dry_run || layers.value(&keys::DRY_RUN)?.value,

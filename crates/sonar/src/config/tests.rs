@@ -894,3 +894,19 @@ fn start_and_end_are_checked_against_each_other_and_the_mode() {
     .to_string();
     assert!(e.contains("realtime"), "{e}");
 }
+
+#[test]
+fn top_contributors_defaults_to_the_sinks_constant_and_is_read_from_the_scenario() {
+    let default = scenario("name: s\n").expect("defaults");
+    assert_eq!(
+        default.detection.top_contributors,
+        crate::sink::DEFAULT_TOP_CONTRIBUTORS
+    );
+    let two = scenario("name: s\ndetection: {top_contributors: 2}\n").expect("set");
+    assert_eq!(two.detection.top_contributors, 2);
+    check_error(
+        scenario("name: s\ndetection: {top_contributors: -1}\n"),
+        "detection.top_contributors",
+        "must not be negative",
+    );
+}

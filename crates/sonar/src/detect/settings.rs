@@ -63,6 +63,8 @@ pub struct DetectionSettings {
     pub min_consecutive: u32,
     /// The engine's local-threshold rule.
     pub threshold_rule: sonar_mvad::ThresholdRule,
+    /// Variables listed in each anomaly document's `top_contributors`.
+    pub top_contributors: usize,
     /// Payload switches.
     pub payloads: PayloadSettings,
     /// Pad a short detection series with synthetic buckets.

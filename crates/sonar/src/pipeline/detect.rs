@@ -19,7 +19,7 @@ use crate::detect::{assign_events_after, AnomalyEvent, Detector, ScoredBucket};
 use crate::features::{FeatureBuilder, FeatureSchema};
 use crate::sink::{
     build_anomaly_documents, AnomalySink, DataStreamSink, DocumentContext, IndexSink, JsonlSink,
-    WriteInspector, DEFAULT_TOP_CONTRIBUTORS,
+    WriteInspector,
 };
 use crate::source::{AlertQuery, TimeRange};
 use crate::Error;
@@ -368,7 +368,7 @@ pub fn detect(
         lookback_minutes: ((range.end - range.start).num_minutes()).max(0) as u32,
         threshold: settings.detection.threshold,
         detection_timestamp: now,
-        top_contributors: DEFAULT_TOP_CONTRIBUTORS,
+        top_contributors: settings.detection.top_contributors,
     };
     let docs = build_anomaly_documents(&ctx, &buckets);
     let report = sink.write(&docs)?.into_result()?;
