@@ -80,7 +80,7 @@ impl MvadSettings {
 pub struct TrainingSettings {
     /// Training window length.
     pub lookback: Duration,
-    /// Minimum training buckets (≥ [`Settings::min_training_buckets`]).
+    /// Minimum training buckets (≥ [`crate::config::Settings::min_training_buckets`]).
     pub min_samples: usize,
     /// `training.min_samples` was set (else it follows the window: `sliding_window + 1`).
     pub min_samples_given: bool,
