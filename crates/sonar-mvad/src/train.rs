@@ -139,7 +139,7 @@ pub fn fit(
     let mut trainer = Trainer::on_device(k, params, device);
     let mut best: Option<(f64, Weights, usize)> = None;
     let (mut train_losses, mut val_losses) = (Vec::new(), Vec::new());
-    let mut since_best = 0;
+    let mut stop = EarlyStop::new(&params.rules);
     for epoch in 1..=params.epochs {
         let started = std::time::Instant::now();
         train_ends.shuffle(&mut trainer.rng);
@@ -179,10 +179,8 @@ pub fn fit(
         let improved = best.as_ref().is_none_or(|(b, _, _)| val_loss < *b);
         if improved {
             best = Some((val_loss, weights, epoch));
-            since_best = 0;
-        } else {
-            since_best += 1;
         }
+        let stopping = stop.after_epoch(val_loss);
         observer.epoch(&EpochReport {
             epoch,
             epochs: params.epochs,
@@ -193,11 +191,7 @@ pub fn fit(
             train_time,
             val_time,
         });
-        if params
-            .rules
-            .early_stopping_patience
-            .is_some_and(|p| since_best >= p)
-        {
+        if stopping {
             break;
         }
     }
@@ -274,6 +268,50 @@ pub fn fit(
     };
     debug_assert!(BATCH_NORMS.len() == weights.batches_tracked.len());
     MvadModel::new(meta, weights)
+}
+
+/// The early stop ([`TrainingRules`]'s `early_stopping_*`): an epoch makes progress when the
+/// trailing mean of the last `smoothing` validation losses is below the best such mean so far
+/// by more than `min_delta` of it; training stops after `patience` epochs without progress.
+/// The reference's validation loss is noisy enough that a plain "new minimum" rule keeps
+/// finding tiny new minima and never stops (docs/benchmarks.md "Early stopping").
+struct EarlyStop {
+    patience: Option<usize>,
+    min_delta: f64,
+    recent: std::collections::VecDeque<f64>,
+    smoothing: usize,
+    best: f64,
+    since: usize,
+}
+
+impl EarlyStop {
+    fn new(rules: &crate::params::TrainingRules) -> Self {
+        Self {
+            patience: rules.early_stopping_patience,
+            min_delta: rules.early_stopping_min_delta,
+            recent: Default::default(),
+            smoothing: rules.early_stopping_smoothing.max(1),
+            best: f64::INFINITY,
+            since: 0,
+        }
+    }
+
+    /// Records an epoch's validation loss; `true` when training should stop.
+    fn after_epoch(&mut self, val_loss: f64) -> bool {
+        self.recent.push_back(val_loss);
+        if self.recent.len() > self.smoothing {
+            self.recent.pop_front();
+        }
+        let smoothed = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
+        if smoothed < self.best * (1.0 - self.min_delta) {
+            self.best = smoothed;
+            self.since = 0;
+        } else {
+            // The reference point stays: slow progress adds up until it counts.
+            self.since += 1;
+        }
+        self.patience.is_some_and(|p| self.since >= p)
+    }
 }
 
 /// One model under training: the network on an autodiff device, Adam, and the seeded random
