@@ -2,7 +2,9 @@
 # Time to quality on one SMD machine (default machine-1-6: 23.7k training rows × 38 metrics):
 # our fit's wall time with default parameters, our VUS-PR on the labelled test half, and the
 # reference MVAD's VUS-PR after its default 100 epochs, all with the same metric code
-# (`sonar eval`, crates/sonar/src/eval/metrics.rs). Prints a Markdown table.
+# (`sonar eval --scores`, crates/sonar/src/eval/metrics.rs). Prints a Markdown table.
+# Our scores come from crates/sonar-mvad/examples/fit_and_score.rs (one fit, timed inside);
+# SONAR_BIN names an already built `sonar` binary to skip building it.
 #
 #   bench/time_to_quality.sh [MACHINE] [PARAMS_JSON]
 #
@@ -52,19 +54,22 @@ if [ ! -s "$REF_SCORES" ] && [ -x "$VENV/bin/python" ] \
 fi
 
 [ -n "${SONAR_TTQ_REFERENCE_ONLY:-}" ] && exit 0
-cargo build --release -p sonar-cli -p sonar-mvad --example mvad_run >/dev/null 2>&1
+cargo build --release -p sonar-mvad --example fit_and_score >/dev/null 2>&1
+SONAR=${SONAR_BIN:-$TARGET/release/sonar}
+[ -n "${SONAR_BIN:-}" ] || cargo build --release -p sonar-cli >/dev/null 2>&1
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-# Our fit alone (the example times `fit` with default rules: `sonar` as its fourth argument).
-FIT=$("$TARGET/release/examples/mvad_run" "$WORK/train.csv" "$WORK/test.csv" "$PARAMS" sonar \
-  2>"$WORK/fit.log")
-score_args=()
-[ -s "$REF_SCORES" ] && score_args=(--scores "reference=$REF_SCORES")
-"$TARGET/release/sonar" eval --train "$WORK/train.csv" --test "$WORK/test.csv" \
-  --labels "$WORK/labels.csv" --params "$PARAMS" "${score_args[@]}" --json >"$WORK/eval.json"
+# Our fit (timed inside the example) and the score of every test row, as `sonar eval` scores.
+FIT=$("$TARGET/release/examples/fit_and_score" "$WORK/train.csv" "$WORK/test.csv" "$PARAMS" \
+  "$WORK/sonar-mvad.csv" 2>"$WORK/fit.log")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 - "$FIT" "$WORK" "$MACHINE" "$PARAMS" "$load_before" "$load_after" <<'PY'
+score_args=(--scores "sonar-mvad=$WORK/sonar-mvad.csv")
+[ -s "$REF_SCORES" ] && score_args+=(--scores "reference=$REF_SCORES")
+# The metrics of both score files (and the PCA and random baselines) with the report's code.
+"$SONAR" eval --train "$WORK/train.csv" --test "$WORK/test.csv" --labels "$WORK/labels.csv" \
+  --options '{"engine": false}' "${score_args[@]}" --json >"$WORK/eval.json"
+python3 - "$FIT" "$WORK" "$MACHINE" "$PARAMS" "$load_before" "$load_after" "$(nproc)" <<'PY'
 import json, os, sys
-fit, work, machine, params, before, after = sys.argv[1:7]
+fit, work, machine, params, before, after, cores = sys.argv[1:8]
 fit = json.loads(fit)
 report = json.load(open(os.path.join(work, "eval.json")))
 methods = {m["method"]: m for m in report["methods"]}
@@ -75,14 +80,16 @@ ref_dir = os.path.join(work, "reference")
 def read(name):
     p = os.path.join(ref_dir, name)
     return open(p).read().strip() if os.path.exists(p) else None
-print(f"SMD {machine}, params {params}; load average {before} before, {after} after")
+print(f"SMD {machine} ({report['train_rows']} training rows, {report['test_rows']} test rows, "
+      f"{report['features']} features), params {params}, {cores} cores; "
+      f"load average {before} before our fit, {after} after")
 print()
 print("| | fit wall time | epochs run | VUS-PR |")
 print("|---|---:|---:|---:|")
-print(f"| sonar-mvad (default params) | {fit['fit_s']:.1f} s | {fit['epochs']:.0f} | {vus('sonar-mvad'):.3f} |")
+print(f"| sonar-mvad (default params) | {fit['fit_s']:.1f} s | {fit['epochs']} (best {fit['best_epoch']}) | {vus('sonar-mvad'):.3f} |")
 if vus("reference") is not None:
     secs = read("seconds.txt")
-    print(f"| reference, 100 epochs (measured {read('when.txt')}) | {float(secs):.0f} s (fit + scoring) | 100 | {vus('reference'):.3f} |")
+    print(f"| reference 0.4.0, default params (measured {read('when.txt')}) | {float(secs):.0f} s (fit and scoring) | 100 | {vus('reference'):.3f} |")
 for name in ("pca", "random"):
     if vus(name) is not None:
         print(f"| {name} baseline | | | {vus(name):.3f} |")
