@@ -18,7 +18,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use crate::native::gru_cell;
-use crate::weights::{Weights, HIDDEN};
+use crate::weights::HIDDEN;
 
 const H: usize = HIDDEN;
 
@@ -96,22 +96,6 @@ fn column_sums(m: &[f32], cols: usize) -> Vec<f32> {
 }
 
 impl GruParams {
-    /// From torch-layout weights (`gru.weight_ih_l0` `[3H, in]` and so on), on burn's CPU
-    /// device.
-    pub fn from_torch(weights: &Weights) -> Self {
-        let device = Device::flex();
-        let transposed = |name: &str| {
-            let t = weights.get(name);
-            matrix(t.data.clone(), t.shape[0], t.shape[1], &device).transpose()
-        };
-        Self {
-            w_ih: transposed("gru.weight_ih_l0"),
-            w_hh: transposed("gru.weight_hh_l0"),
-            b_ih: weights.get("gru.bias_ih_l0").data.clone(),
-            b_hh: weights.get("gru.bias_hh_l0").data.clone(),
-        }
-    }
-
     /// Runs the GRU over `x` (`[B, T, in]` flattened): the final hidden state `[B, H]`; `tape`
     /// receives what [`GruParams::backward`] needs.
     pub fn forward(&self, x: Vec<f32>, batch: usize, steps: usize, tape: &mut GruTape) -> Vec<f32> {
@@ -122,21 +106,7 @@ impl GruParams {
         let h: Vec<Vec<f32>> = chunks
             .into_par_iter()
             .zip(tape.parts.par_iter_mut())
-            .map(|(x, part)| self.forward_rows(x.to_vec(), x.len() / per_row, steps, Some(part)))
-            .collect();
-        h.concat()
-    }
-
-    /// The final hidden states `[B, H]` over `x` (`[B, T, in]` flattened) without a tape:
-    /// the evaluation forward of [`crate::native`] for batches of windows. The rows are split
-    /// into one part per thread, so the recurrent products are matrix products over a part's
-    /// rows instead of one matrix-vector product per window.
-    pub fn forward_eval(&self, x: &[f32], batch: usize, steps: usize) -> Vec<f32> {
-        let per_row = x.len() / batch;
-        let rows = batch.div_ceil(rayon::current_num_threads().max(1));
-        let h: Vec<Vec<f32>> = x
-            .par_chunks(rows * per_row)
-            .map(|x| self.forward_rows(x.to_vec(), x.len() / per_row, steps, None))
+            .map(|(x, part)| self.forward_rows(x.to_vec(), x.len() / per_row, steps, part))
             .collect();
         h.concat()
     }
@@ -182,7 +152,7 @@ impl GruParams {
         x: Vec<f32>,
         batch: usize,
         steps: usize,
-        mut tape: Option<&mut RowsTape>,
+        tape: &mut RowsTape,
     ) -> Vec<f32> {
         let device = self.w_ih.device();
         let input = x.len() / (batch * steps);
@@ -193,29 +163,25 @@ impl GruParams {
             row.iter_mut().zip(&self.b_ih).for_each(|(g, b)| *g += b);
         }
         let cells = steps * batch * H;
-        if let Some(tape) = tape.as_deref_mut() {
-            tape.batch = batch;
-            tape.steps = steps;
-            tape.input = input;
-            tape.x = Some(x);
-            for buffer in [
-                &mut tape.r,
-                &mut tape.z,
-                &mut tape.n,
-                &mut tape.ghn,
-                &mut tape.h_prev,
-            ] {
-                buffer.resize(cells, 0.0);
-            }
+        tape.batch = batch;
+        tape.steps = steps;
+        tape.input = input;
+        tape.x = Some(x);
+        for buffer in [
+            &mut tape.r,
+            &mut tape.z,
+            &mut tape.n,
+            &mut tape.ghn,
+            &mut tape.h_prev,
+        ] {
+            buffer.resize(cells, 0.0);
         }
         let mut h = vec![0.0f32; batch * H];
         let mut rz = vec![0.0f32; 2 * H];
         let mut n = vec![0.0f32; H];
         for s in 0..steps {
             let at = s * batch * H;
-            if let Some(tape) = tape.as_deref_mut() {
-                tape.h_prev[at..at + batch * H].copy_from_slice(&h);
-            }
+            tape.h_prev[at..at + batch * H].copy_from_slice(&h);
             let gh = if s == 0 {
                 // h₀ = 0: the recurrent product is the bias alone.
                 self.b_hh.repeat(batch)
@@ -230,13 +196,11 @@ impl GruParams {
                 let gi = &gi[(b * steps + s) * 3 * H..(b * steps + s + 1) * 3 * H];
                 let gh = &gh[b * 3 * H..(b + 1) * 3 * H];
                 gru_cell(gi, gh, &mut h[b * H..(b + 1) * H], &mut rz, &mut n);
-                if let Some(tape) = tape.as_deref_mut() {
-                    let cell = at + b * H..at + (b + 1) * H;
-                    tape.r[cell.clone()].copy_from_slice(&rz[..H]);
-                    tape.z[cell.clone()].copy_from_slice(&rz[H..]);
-                    tape.n[cell.clone()].copy_from_slice(&n);
-                    tape.ghn[cell].copy_from_slice(&gh[2 * H..]);
-                }
+                let cell = at + b * H..at + (b + 1) * H;
+                tape.r[cell.clone()].copy_from_slice(&rz[..H]);
+                tape.z[cell.clone()].copy_from_slice(&rz[H..]);
+                tape.n[cell.clone()].copy_from_slice(&n);
+                tape.ghn[cell].copy_from_slice(&gh[2 * H..]);
             }
         }
         h

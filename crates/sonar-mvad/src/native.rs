@@ -15,8 +15,6 @@
 
 use rayon::prelude::*;
 
-use crate::fused_gru::GruParams;
-
 use crate::weights::{Weights, BATCH_NORMS, GAT_WINDOW as T, HIDDEN as H, KERNEL};
 
 pub(crate) const LEAKY_SLOPE: f32 = 0.2;
@@ -110,12 +108,7 @@ pub struct NativeNet {
     dec: [(Dense, Norm); 2],
     recon: Dense,
     eps: Vec<f32>,
-    /// The GRU's weights as matrices for batched products (burn's CPU device).
-    gru_batched: GruParams,
 }
-
-/// From this many windows on, [`NativeNet::forward`] batches the GRU's products.
-const BATCHED_MIN: usize = 8;
 
 /// Outputs of one window.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -166,7 +159,6 @@ impl NativeNet {
             ],
             recon: Dense::new(weights, "vae.linear_recon"),
             eps: data("vae.eps"),
-            gru_batched: GruParams::from_torch(weights),
         }
     }
 
@@ -179,9 +171,6 @@ impl NativeNet {
         if n == 1 {
             return vec![self.forward_window(x)];
         }
-        if n >= BATCHED_MIN {
-            return self.forward_batched(x, n);
-        }
         x.par_chunks_exact(per)
             .map(|window| self.forward_window(window))
             .collect()
@@ -192,30 +181,6 @@ impl NativeNet {
         let (seq, feat_attn) = self.encode(x);
         let h = self.gru(&seq);
         self.heads(h, feat_attn)
-    }
-
-    /// Forward over `n ≥ 2` windows with the GRU's products batched: the encoder and the
-    /// heads run per window (in parallel), the GRU as matrix products over the windows of a
-    /// thread ([`GruParams::forward_eval`]), about three times the arithmetic rate of one
-    /// matrix-vector product per window and step.
-    fn forward_batched(&self, x: &[f32], n: usize) -> Vec<WindowResult> {
-        let per = x.len() / n;
-        let encoded: Vec<(Vec<f32>, Vec<f32>)> = x
-            .par_chunks_exact(per)
-            .map(|window| self.encode(window))
-            .collect();
-        let seq_len = T * 3 * self.k;
-        let mut seqs = Vec::with_capacity(n * seq_len);
-        let mut attns = Vec::with_capacity(n);
-        for (seq, attn) in encoded {
-            seqs.extend_from_slice(&seq);
-            attns.push(attn);
-        }
-        let h = self.gru_batched.forward_eval(&seqs, n, T);
-        h.par_chunks_exact(H)
-            .zip(attns)
-            .map(|(h, attn)| self.heads(h.to_vec(), attn))
-            .collect()
     }
 
     /// Smoothing, pooling and both attentions of one window: the GRU's input `[T, 3k]` (`z |

@@ -34,25 +34,22 @@ fn reloaded(state: &ScorerState) -> ScorerState {
     serde_json::from_str(&serde_json::to_string(state).expect("serialise")).expect("parse")
 }
 
-/// Batch predict multiplies the GRU's matrices over many windows at once, streaming one window
-/// at a time, so their sums run in different orders: equal up to float rounding, relative to
-/// the size of the score (standardised scores are unbounded).
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() < 1e-6 * a.abs().max(1.0)
-}
-
 fn assert_same(batch: &[RowResult], streamed: &[RowResult]) {
     assert_eq!(batch.len(), streamed.len());
     for (a, b) in batch.iter().zip(streamed) {
         assert_eq!(a.index, b.index);
         assert!(
-            close(a.score, b.score),
+            (a.score - b.score).abs() < 1e-6,
             "{}: {} vs {}",
             a.index,
             a.score,
             b.score
         );
-        assert!(close(a.local_threshold, b.local_threshold), "{}", a.index);
+        assert!(
+            (a.local_threshold - b.local_threshold).abs() < 1e-6,
+            "{}",
+            a.index
+        );
         assert_eq!(a.is_anomaly, b.is_anomaly, "{}", a.index);
         let names = |r: &RowResult| {
             r.interpretation
