@@ -400,10 +400,11 @@ impl Trainer {
         }
     }
 
-    /// Chooses how the GRU is differentiated: `true` (the default on the CPU) runs
-    /// [`crate::fused_gru`], its own forward and backward pass; `false` records every time step
-    /// in burn's autodiff (the default on a GPU device, where host loops would be slow). Both
-    /// compute the same gradients up to float rounding.
+    /// Chooses how the network before the heads is differentiated: `true` (the default on the
+    /// CPU) runs [`crate::fused_encode`] and [`crate::fused_gru`], host loops with their own
+    /// backward passes; `false` records every operation and GRU time step in burn's autodiff
+    /// (the default on a GPU device, where host loops would be slow). Both compute the same
+    /// gradients up to float rounding.
     pub fn set_fused_gru(&mut self, fused: bool) {
         self.fused_gru = fused;
     }
