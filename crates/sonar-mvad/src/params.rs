@@ -71,7 +71,7 @@ fn one_epoch() -> usize {
 }
 
 /// The default early stop: (patience, min_delta, smoothing), chosen by detection quality on
-/// the development data (docs/benchmarks.md "Early stopping").
+/// the development data (docs/benchmarks.md "Early stopping that fires").
 const EARLY_STOPPING: (usize, f64, usize) = (5, 0.01, 3);
 
 impl Default for TrainingRules {

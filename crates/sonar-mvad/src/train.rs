@@ -270,11 +270,11 @@ pub fn fit(
     MvadModel::new(meta, weights)
 }
 
-/// The early stop ([`TrainingRules`]'s `early_stopping_*`): an epoch makes progress when the
-/// trailing mean of the last `smoothing` validation losses is below the best such mean so far
-/// by more than `min_delta` of it; training stops after `patience` epochs without progress.
-/// The reference's validation loss is noisy enough that a plain "new minimum" rule keeps
-/// finding tiny new minima and never stops (docs/benchmarks.md "Early stopping").
+/// The early stop ([`crate::TrainingRules`]'s `early_stopping_*`): an epoch makes progress
+/// when the trailing mean of the last `smoothing` validation losses is below the best such
+/// mean so far by more than `min_delta` of it; training stops after `patience` epochs without
+/// progress. The validation loss is noisy enough that a plain "new minimum" rule keeps finding
+/// tiny new minima and rarely stops (docs/benchmarks.md "Early stopping that fires").
 struct EarlyStop {
     patience: Option<usize>,
     min_delta: f64,
