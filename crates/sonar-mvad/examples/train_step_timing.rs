@@ -39,4 +39,24 @@ fn main() {
         if fused { "fused" } else { "burn autodiff" },
         started.elapsed().as_secs_f64() * 1000.0 / steps as f64
     );
+    // Where it went (the untimed first step included).
+    let p = trainer.profile();
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / p.steps as f64;
+    let total = per(p.total());
+    for (name, d) in [
+        ("noise, masks, ε (host)", p.noise),
+        ("encode: pooling + attentions (burn)", p.encode),
+        ("GRU forward (fused)", p.gru_forward),
+        ("heads + loss (burn)", p.heads),
+        ("heads backward (burn autodiff)", p.heads_backward),
+        ("GRU backward (fused)", p.gru_backward),
+        ("attentions backward (burn autodiff)", p.encode_backward),
+        ("Adam update", p.update),
+    ] {
+        println!(
+            "  {name:<38} {:>7.2} ms/step {:>5.1} %",
+            per(d),
+            100.0 * per(d) / total
+        );
+    }
 }

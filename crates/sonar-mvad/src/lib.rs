@@ -8,6 +8,7 @@ pub mod calibrate;
 mod device;
 mod error;
 mod frame;
+pub mod fused_encode;
 pub mod fused_gru;
 pub mod native;
 pub mod net;
@@ -35,4 +36,4 @@ pub use score::{
     Contribution, CorrelationChanges, ErrorKind, ErrorScales, RowResult, Scoring, ThresholdRule,
 };
 pub use stream::{warmup_rows, ScorerState, StreamingScorer};
-pub use train::{data_needs, fit, DataNeeds, EpochReport, TrainObserver, Trainer};
+pub use train::{data_needs, fit, DataNeeds, EpochReport, StepProfile, TrainObserver, Trainer};

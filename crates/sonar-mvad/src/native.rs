@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::weights::{Weights, BATCH_NORMS, GAT_WINDOW as T, HIDDEN as H, KERNEL};
 
-const LEAKY_SLOPE: f32 = 0.2;
+pub(crate) const LEAKY_SLOPE: f32 = 0.2;
 const BN_EPS: f32 = 1e-5;
 
 /// A linear layer applied to one vector, weights stored `[in, out]`.
@@ -178,6 +178,14 @@ impl NativeNet {
 
     /// Forward over one window `[W, k]`.
     pub fn forward_window(&self, x: &[f32]) -> WindowResult {
+        let (seq, feat_attn) = self.encode(x);
+        let h = self.gru(&seq);
+        self.heads(h, feat_attn)
+    }
+
+    /// Smoothing, pooling and both attentions of one window: the GRU's input `[T, 3k]` (`z |
+    /// feature attention | time attention`) and the feature attention `[k, k]`.
+    fn encode(&self, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let k = self.k;
         let z = self.pooled(x); // [T, k]
         let mut seq = vec![0.0f32; T * 3 * k]; // [T, 3k] = z | feature GAT | time GAT
@@ -186,8 +194,11 @@ impl NativeNet {
         }
         let feat_attn = self.feature_attention(&z, &mut seq);
         self.time_attention(&z, &mut seq);
-        let h = self.gru(&seq);
+        (seq, feat_attn)
+    }
 
+    /// The forecast and VAE heads on the GRU's final state `h` `[H]`.
+    fn heads(&self, h: Vec<f32>, feat_attn: Vec<f32>) -> WindowResult {
         let mut a: Vec<f32> = h.iter().map(|v| v.max(0.0)).collect();
         self.fc_norm.apply(&mut a);
         let mut a = relu(self.fc[0].forward(&a));
@@ -229,89 +240,22 @@ impl NativeNet {
 
     /// Moving average then adaptive max-pool to `T` steps: `[W, k]` → `[T, k]`.
     fn pooled(&self, x: &[f32]) -> Vec<f32> {
-        let k = self.k;
-        let w = x.len() / k;
-        let l = w + 1 - KERNEL;
-        let mut ma = vec![0.0f32; l * k];
-        for t in 0..l {
-            let out = &mut ma[t * k..(t + 1) * k];
-            for (d, &c) in self.kernel.iter().enumerate() {
-                let row = &x[(t + d) * k..(t + d + 1) * k];
-                if d == 0 {
-                    out.iter_mut().zip(row).for_each(|(o, v)| *o = v * c);
-                } else {
-                    out.iter_mut().zip(row).for_each(|(o, v)| *o += v * c);
-                }
-            }
-        }
-        let mut z = vec![f32::NEG_INFINITY; T * k];
-        for i in 0..T {
-            let (start, end) = (i * l / T, ((i + 1) * l).div_ceil(T));
-            let out = &mut z[i * k..(i + 1) * k];
-            for t in start..end {
-                out.iter_mut()
-                    .zip(&ma[t * k..(t + 1) * k])
-                    .for_each(|(o, v)| *o = o.max(*v));
-            }
-        }
-        z
+        pooled(&self.kernel, x, self.k)
     }
 
-    /// Time-oriented graph attention over the `T` steps (features `k`); writes `A·Z` into
-    /// columns `2k..3k` of `seq`.
+    /// Time-oriented graph attention; writes `A·Z` into columns `2k..3k` of `seq`.
     fn time_attention(&self, z: &[f32], seq: &mut [f32]) {
-        let k = self.k;
-        let key: Vec<f32> = z.chunks_exact(k).map(|r| dot(r, &self.time_key)).collect();
-        let query: Vec<f32> = z
-            .chunks_exact(k)
-            .map(|r| dot(r, &self.time_query))
-            .collect();
-        let mut row = vec![0.0f32; T];
-        for i in 0..T {
-            row.iter_mut()
-                .zip(&query)
-                .for_each(|(e, q)| *e = leaky(key[i] + q));
-            softmax_in_place(&mut row);
-            let out = &mut seq[i * 3 * k + 2 * k..(i + 1) * 3 * k];
-            out.fill(0.0);
-            for (j, &a) in row.iter().enumerate() {
-                out.iter_mut()
-                    .zip(&z[j * k..(j + 1) * k])
-                    .for_each(|(o, v)| *o += a * v);
-            }
-        }
+        let mut attn = vec![0.0f32; T * T];
+        let vectors = (&self.time_key[..], &self.time_query[..]);
+        time_attention(z, self.k, vectors, None, &mut attn, seq);
     }
 
-    /// Feature-oriented graph attention over the `k` variables (features: the `T` steps);
-    /// writes `(A·Zᵀ)ᵀ` into columns `k..2k` of `seq` and returns `A` (`[k, k]`).
+    /// Feature-oriented graph attention; writes `(A·Zᵀ)ᵀ` into columns `k..2k` of `seq` and
+    /// returns `A` (`[k, k]`).
     fn feature_attention(&self, z: &[f32], seq: &mut [f32]) -> Vec<f32> {
-        let k = self.k;
-        let mut key = vec![0.0f32; k];
-        let mut query = vec![0.0f32; k];
-        for t in 0..T {
-            let row = &z[t * k..(t + 1) * k];
-            let (fk, fq) = (self.feat_key[t], self.feat_query[t]);
-            for j in 0..k {
-                key[j] += row[j] * fk;
-                query[j] += row[j] * fq;
-            }
-        }
-        let mut attn = vec![0.0f32; k * k];
-        for i in 0..k {
-            let row = &mut attn[i * k..(i + 1) * k];
-            row.iter_mut()
-                .zip(&query)
-                .for_each(|(e, q)| *e = leaky(key[i] + q));
-            softmax_in_place(row);
-        }
-        // h_feat[i, t] = Σ_j A_ij z[t, j], stored at seq[t, k + i].
-        for t in 0..T {
-            let zt = &z[t * k..(t + 1) * k];
-            let out = &mut seq[t * 3 * k + k..t * 3 * k + 2 * k];
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = dot(&attn[i * k..(i + 1) * k], zt);
-            }
-        }
+        let mut attn = vec![0.0f32; self.k * self.k];
+        let vectors = (&self.feat_key[..], &self.feat_query[..]);
+        feature_attention(z, self.k, vectors, None, &mut attn, seq);
         attn
     }
 
@@ -338,6 +282,118 @@ impl NativeNet {
             );
         }
         h
+    }
+}
+
+/// Moving average (the fixed 7-point `kernel`) then adaptive max-pool to `T` steps:
+/// `[W, k]` → `[T, k]`. Output `i` is the maximum over `⌊i·L/T⌋ .. ⌈(i+1)·L/T⌉` of the
+/// `L = W − 6` averages.
+pub(crate) fn pooled(kernel: &[f32], x: &[f32], k: usize) -> Vec<f32> {
+    let w = x.len() / k;
+    let l = w + 1 - KERNEL;
+    let mut ma = vec![0.0f32; l * k];
+    for t in 0..l {
+        let out = &mut ma[t * k..(t + 1) * k];
+        for (d, &c) in kernel.iter().enumerate() {
+            let row = &x[(t + d) * k..(t + d + 1) * k];
+            if d == 0 {
+                out.iter_mut().zip(row).for_each(|(o, v)| *o = v * c);
+            } else {
+                out.iter_mut().zip(row).for_each(|(o, v)| *o += v * c);
+            }
+        }
+    }
+    let mut z = vec![f32::NEG_INFINITY; T * k];
+    for i in 0..T {
+        let (start, end) = (i * l / T, ((i + 1) * l).div_ceil(T));
+        let out = &mut z[i * k..(i + 1) * k];
+        for t in start..end {
+            out.iter_mut()
+                .zip(&ma[t * k..(t + 1) * k])
+                .for_each(|(o, v)| *o = o.max(*v));
+        }
+    }
+    z
+}
+
+/// `A = softmax_j(LeakyReLU(key_i + query_j))` into `attn` (`[n, n]`, row-major).
+fn attention_scores(key: &[f32], query: &[f32], attn: &mut [f32]) {
+    for (row, &ki) in attn.chunks_exact_mut(query.len()).zip(key) {
+        row.iter_mut()
+            .zip(query)
+            .for_each(|(e, q)| *e = leaky(ki + q));
+        softmax_in_place(row);
+    }
+}
+
+/// Time-oriented graph attention over the `T` steps of `z` (`[T, k]`; node features: the `k`
+/// variables), with `(key, query)` vectors `[k]`: `attn` (`[T, T]`) receives `A`, and
+/// `(A ⊙ mask)·Z` is written into columns `2k..3k` of `seq` (`[T, 3k]`). `mask` is training's
+/// dropout (0 or 1/(1 − p)); `A` is the attention before it.
+pub(crate) fn time_attention(
+    z: &[f32],
+    k: usize,
+    (key_w, query_w): (&[f32], &[f32]),
+    mask: Option<&[f32]>,
+    attn: &mut [f32],
+    seq: &mut [f32],
+) {
+    let key: Vec<f32> = z.chunks_exact(k).map(|r| dot(r, key_w)).collect();
+    let query: Vec<f32> = z.chunks_exact(k).map(|r| dot(r, query_w)).collect();
+    attention_scores(&key, &query, attn);
+    let mut used = vec![0.0f32; T];
+    for i in 0..T {
+        let row = &attn[i * T..(i + 1) * T];
+        match mask {
+            Some(m) => used
+                .iter_mut()
+                .zip(row.iter().zip(&m[i * T..(i + 1) * T]))
+                .for_each(|(u, (a, m))| *u = a * m),
+            None => used.copy_from_slice(row),
+        }
+        let out = &mut seq[i * 3 * k + 2 * k..(i + 1) * 3 * k];
+        out.fill(0.0);
+        for (j, &a) in used.iter().enumerate() {
+            out.iter_mut()
+                .zip(&z[j * k..(j + 1) * k])
+                .for_each(|(o, v)| *o += a * v);
+        }
+    }
+}
+
+/// Feature-oriented graph attention over the `k` variables of `z` (`[T, k]`; node features:
+/// the `T` steps), with `(key, query)` vectors `[T]`: `attn` (`[k, k]`) receives `A`, and
+/// `((A ⊙ mask)·Zᵀ)ᵀ` is written into columns `k..2k` of `seq` (`[T, 3k]`).
+pub(crate) fn feature_attention(
+    z: &[f32],
+    k: usize,
+    (key_w, query_w): (&[f32], &[f32]),
+    mask: Option<&[f32]>,
+    attn: &mut [f32],
+    seq: &mut [f32],
+) {
+    let mut key = vec![0.0f32; k];
+    let mut query = vec![0.0f32; k];
+    for t in 0..T {
+        let row = &z[t * k..(t + 1) * k];
+        let (fk, fq) = (key_w[t], query_w[t]);
+        for j in 0..k {
+            key[j] += row[j] * fk;
+            query[j] += row[j] * fq;
+        }
+    }
+    attention_scores(&key, &query, attn);
+    let used: Vec<f32> = match mask {
+        Some(m) => attn.iter().zip(m).map(|(a, m)| a * m).collect(),
+        None => attn.to_vec(),
+    };
+    // h_feat[i, t] = Σ_j A_ij z[t, j], stored at seq[t, k + i].
+    for t in 0..T {
+        let zt = &z[t * k..(t + 1) * k];
+        let out = &mut seq[t * 3 * k + k..t * 3 * k + 2 * k];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = dot(&used[i * k..(i + 1) * k], zt);
+        }
     }
 }
 
@@ -415,7 +471,7 @@ fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 
 /// Dot product in eight independent lanes (a plain `sum()` is a serial chain the compiler
 /// may not reorder; lanes let it use vector registers).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (ca, ra) = a.as_chunks::<8>();
     let (cb, rb) = b.as_chunks::<8>();
     let mut acc = [0.0f32; 8];

@@ -7,8 +7,9 @@ use burn::module::{Module, Param, RunningState};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::{leaky_relu, relu, sigmoid, softmax};
-use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::fused_encode::{EncodeGrads, EncodeParams};
 use crate::fused_gru::{GruGrads, GruParams};
 
 use crate::weights::{HostTensor, Weights, BATCH_NORMS, GAT_WINDOW, HIDDEN, KERNEL};
@@ -490,25 +491,39 @@ impl MvadNet {
         }
     }
 
-    /// Adds to `out` the gradients of the parameters before the GRU (the two attentions'
-    /// vectors) found in `grads`, and the GRU's own from `gru`.
-    pub fn register_split_grads(
+    /// The attention vectors and the smoothing kernel on the host, for
+    /// [`crate::fused_encode`].
+    pub fn encode_params(&self) -> EncodeParams {
+        let vec = |t: Tensor<2>| {
+            t.inner()
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("network tensors are float32")
+        };
+        EncodeParams {
+            kernel: self.kernel.clone(),
+            time: (vec(self.time_gat.key.val()), vec(self.time_gat.query.val())),
+            feat: (vec(self.feat_gat.key.val()), vec(self.feat_gat.query.val())),
+        }
+    }
+
+    /// Adds to `out` the gradients of the parameters before the GRU computed on the host
+    /// (the two attentions' vectors, `encode`) and the GRU's own (`gru`).
+    pub fn register_fused_grads(
         &self,
-        grads: &Gradients,
+        encode: EncodeGrads,
         gru: GruGrads,
         out: &mut GradientsParams,
     ) {
-        for param in [
-            &self.time_gat.key,
-            &self.time_gat.query,
-            &self.feat_gat.key,
-            &self.feat_gat.query,
-        ] {
-            if let Some(g) = param.val().grad(grads) {
-                out.register(param.id, g);
-            }
-        }
         let device = gru.w_ih.device();
+        let column = |v: Vec<f32>| {
+            let n = v.len();
+            Tensor::<2>::from_data(TensorData::new(v, [n, 1]), &device)
+        };
+        out.register(self.time_gat.key.id, column(encode.time.0));
+        out.register(self.time_gat.query.id, column(encode.time.1));
+        out.register(self.feat_gat.key.id, column(encode.feat.0));
+        out.register(self.feat_gat.query.id, column(encode.feat.1));
         let vector =
             |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [3 * HIDDEN]), &device);
         out.register(self.gru.w_ih.id, gru.w_ih);

@@ -36,8 +36,18 @@ pub struct TrainingRules {
     /// windows means no optimizer step at all: flaw F1).
     pub keep_partial_batch: bool,
     /// Stop when the validation loss has not improved for this many epochs (`None`: run all
-    /// epochs, as the reference).
+    /// epochs, as the reference). What counts as an improvement: the two fields below.
     pub early_stopping_patience: Option<usize>,
+    /// An epoch improves when its smoothed validation loss is below the best smoothed loss so
+    /// far by more than this fraction of it (0: any decrease). Rules saved before it existed
+    /// read 0.
+    #[serde(default)]
+    pub early_stopping_min_delta: f64,
+    /// Epochs in the trailing mean of the validation loss that the early stop compares (1: the
+    /// loss itself, as rules saved before it existed read). The weights kept are still those
+    /// of the epoch with the lowest (unsmoothed) validation loss.
+    #[serde(default = "one_epoch")]
+    pub early_stopping_smoothing: usize,
     /// At most this many validation windows per epoch, evenly spread (`None`: every window,
     /// as the reference).
     pub max_validation_windows: Option<usize>,
@@ -49,16 +59,28 @@ impl TrainingRules {
         Self {
             keep_partial_batch: false,
             early_stopping_patience: None,
+            early_stopping_min_delta: 0.0,
+            early_stopping_smoothing: 1,
             max_validation_windows: None,
         }
     }
 }
 
+fn one_epoch() -> usize {
+    1
+}
+
+/// The default early stop: (patience, min_delta, smoothing), chosen by detection quality on
+/// the development data (docs/benchmarks.md "Early stopping that fires").
+const EARLY_STOPPING: (usize, f64, usize) = (5, 0.01, 3);
+
 impl Default for TrainingRules {
     fn default() -> Self {
         Self {
             keep_partial_batch: true,
-            early_stopping_patience: Some(10),
+            early_stopping_patience: Some(EARLY_STOPPING.0),
+            early_stopping_min_delta: EARLY_STOPPING.1,
+            early_stopping_smoothing: EARLY_STOPPING.2,
             max_validation_windows: Some(2048),
         }
     }
@@ -217,6 +239,19 @@ impl MvadParams {
                 "must be at least 1 (or off)".into(),
             );
         }
+        let min_delta = self.rules.early_stopping_min_delta;
+        if !(0.0..1.0).contains(&min_delta) {
+            return bad(
+                "early_stopping_min_delta",
+                format!("{min_delta} is not in [0, 1) (a fraction of the best smoothed validation loss)"),
+            );
+        }
+        if self.rules.early_stopping_smoothing == 0 {
+            return bad(
+                "early_stopping_smoothing",
+                "must be at least 1 (1: the validation loss itself)".into(),
+            );
+        }
         if self.rules.max_validation_windows == Some(0) {
             return bad(
                 "max_validation_windows",
@@ -276,6 +311,13 @@ impl MvadParams {
                         serde_json::Value::Null => None,
                         v => Some(as_usize("early_stopping_patience", v)?),
                     }
+                }
+                "early_stopping_min_delta" => {
+                    self.rules.early_stopping_min_delta = as_f64("early_stopping_min_delta", value)?
+                }
+                "early_stopping_smoothing" => {
+                    self.rules.early_stopping_smoothing =
+                        as_usize("early_stopping_smoothing", value)?
                 }
                 "max_validation_windows" => {
                     self.rules.max_validation_windows = match value {

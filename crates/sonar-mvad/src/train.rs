@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::time::{Duration, Instant};
 
 use crate::calibrate::ScoreCalibration;
 use crate::error::{MvadError, Result};
@@ -139,7 +140,7 @@ pub fn fit(
     let mut trainer = Trainer::on_device(k, params, device);
     let mut best: Option<(f64, Weights, usize)> = None;
     let (mut train_losses, mut val_losses) = (Vec::new(), Vec::new());
-    let mut since_best = 0;
+    let mut stop = EarlyStop::new(&params.rules);
     for epoch in 1..=params.epochs {
         let started = std::time::Instant::now();
         train_ends.shuffle(&mut trainer.rng);
@@ -179,10 +180,8 @@ pub fn fit(
         let improved = best.as_ref().is_none_or(|(b, _, _)| val_loss < *b);
         if improved {
             best = Some((val_loss, weights, epoch));
-            since_best = 0;
-        } else {
-            since_best += 1;
         }
+        let stopping = stop.after_epoch(val_loss);
         observer.epoch(&EpochReport {
             epoch,
             epochs: params.epochs,
@@ -193,11 +192,7 @@ pub fn fit(
             train_time,
             val_time,
         });
-        if params
-            .rules
-            .early_stopping_patience
-            .is_some_and(|p| since_best >= p)
-        {
+        if stopping {
             break;
         }
     }
@@ -282,6 +277,50 @@ pub fn fit(
     MvadModel::new(meta, weights)
 }
 
+/// The early stop ([`crate::TrainingRules`]'s `early_stopping_*`): an epoch makes progress
+/// when the trailing mean of the last `smoothing` validation losses is below the best such
+/// mean so far by more than `min_delta` of it; training stops after `patience` epochs without
+/// progress. The validation loss is noisy enough that a plain "new minimum" rule keeps finding
+/// tiny new minima and rarely stops (docs/benchmarks.md "Early stopping that fires").
+struct EarlyStop {
+    patience: Option<usize>,
+    min_delta: f64,
+    recent: std::collections::VecDeque<f64>,
+    smoothing: usize,
+    best: f64,
+    since: usize,
+}
+
+impl EarlyStop {
+    fn new(rules: &crate::params::TrainingRules) -> Self {
+        Self {
+            patience: rules.early_stopping_patience,
+            min_delta: rules.early_stopping_min_delta,
+            recent: Default::default(),
+            smoothing: rules.early_stopping_smoothing.max(1),
+            best: f64::INFINITY,
+            since: 0,
+        }
+    }
+
+    /// Records an epoch's validation loss; `true` when training should stop.
+    fn after_epoch(&mut self, val_loss: f64) -> bool {
+        self.recent.push_back(val_loss);
+        if self.recent.len() > self.smoothing {
+            self.recent.pop_front();
+        }
+        let smoothed = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
+        if smoothed < self.best * (1.0 - self.min_delta) {
+            self.best = smoothed;
+            self.since = 0;
+        } else {
+            // The reference point stays: slow progress adds up until it counts.
+            self.since += 1;
+        }
+        self.patience.is_some_and(|p| self.since >= p)
+    }
+}
+
 /// One model under training: the network on an autodiff device, Adam, and the seeded random
 /// stream. [`fit`] drives it; it is public for benchmarks and custom loops.
 pub struct Trainer {
@@ -296,6 +335,47 @@ pub struct Trainer {
     steps: usize,
     fused_gru: bool,
     gru_tape: crate::fused_gru::GruTape,
+    encode_tape: crate::fused_encode::EncodeTape,
+    profile: StepProfile,
+}
+
+/// Where the wall time of the optimizer steps went, summed over the steps so far
+/// ([`Trainer::profile`]). With the GRU in burn's autodiff (no fused GRU) the whole forward
+/// pass counts as `encode` and the whole backward pass as `heads_backward`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepProfile {
+    /// Optimizer steps measured.
+    pub steps: usize,
+    /// Input noise, dropout masks and the VAE's ε, drawn on the host, and their upload.
+    pub noise: Duration,
+    /// Smoothing, pooling and both graph attentions (burn, recorded for autodiff).
+    pub encode: Duration,
+    /// The fused GRU's forward pass.
+    pub gru_forward: Duration,
+    /// Forecast and VAE heads and the loss (burn, recorded for autodiff).
+    pub heads: Duration,
+    /// Backward pass of the heads and the loss (burn's autodiff).
+    pub heads_backward: Duration,
+    /// The fused GRU's backward pass.
+    pub gru_backward: Duration,
+    /// Backward pass of the attentions (burn's autodiff of `Σ seq·dseq`).
+    pub encode_backward: Duration,
+    /// Adam's update of every parameter.
+    pub update: Duration,
+}
+
+impl StepProfile {
+    /// Total measured time.
+    pub fn total(&self) -> Duration {
+        self.noise
+            + self.encode
+            + self.gru_forward
+            + self.heads
+            + self.heads_backward
+            + self.gru_backward
+            + self.encode_backward
+            + self.update
+    }
 }
 
 impl Trainer {
@@ -322,93 +402,138 @@ impl Trainer {
             // `fit` passes the device `params.device` names; only the CPU runs the host loops.
             fused_gru: params.device == "cpu",
             gru_tape: Default::default(),
+            encode_tape: Default::default(),
+            profile: StepProfile::default(),
         }
     }
 
-    /// Chooses how the GRU is differentiated: `true` (the default on the CPU) runs
-    /// [`crate::fused_gru`], its own forward and backward pass; `false` records every time step
-    /// in burn's autodiff (the default on a GPU device, where host loops would be slow). Both
-    /// compute the same gradients up to float rounding.
+    /// Chooses how the network before the heads is differentiated: `true` (the default on the
+    /// CPU) runs [`crate::fused_encode`] and [`crate::fused_gru`], host loops with their own
+    /// backward passes; `false` records every operation and GRU time step in burn's autodiff
+    /// (the default on a GPU device, where host loops would be slow). Both compute the same
+    /// gradients up to float rounding.
     pub fn set_fused_gru(&mut self, fused: bool) {
         self.fused_gru = fused;
+    }
+
+    /// Where the steps' time went so far.
+    pub fn profile(&self) -> &StepProfile {
+        &self.profile
     }
 
     /// One optimizer step on a batch: windows `x` (`[B, W, k]` flattened, in [0, 1]) and
     /// targets `y` (`[B, k]`). Adds the input noise, draws dropout and ε, returns the batch's
     /// summed loss.
     pub fn step(&mut self, mut x: Vec<f32>, y: Vec<f32>) -> f64 {
-        let (k, device) = (self.k, &self.device);
+        let started = Instant::now();
+        let k = self.k;
         let b = y.len() / k;
         let w = x.len() / (b * k);
         let rng = &mut self.rng;
         for v in x.iter_mut() {
             *v += (INPUT_NOISE * standard_normal(rng) as f64) as f32;
         }
-        let x = Tensor::<3>::from_data(TensorData::new(x, [b, w, k]), device);
-        let y = Tensor::<2>::from_data(TensorData::new(y, [b, k]), device);
         let eps: Vec<f32> = (0..b * HIDDEN).map(|_| standard_normal(rng)).collect();
-        let noise = TrainNoise {
-            time_mask: dropout_mask([b, GAT_WINDOW, GAT_WINDOW], rng, device),
-            feat_mask: dropout_mask([b, k, k], rng, device),
-            vae_eps: Tensor::from_data(TensorData::new(eps, [b, HIDDEN]), device),
+        let time_mask = dropout_mask(b * GAT_WINDOW * GAT_WINDOW, rng);
+        let feat_mask = dropout_mask(b * k * k, rng);
+        let batch = Batch {
+            x,
+            y,
+            shape: [b, w, k],
+            time_mask,
+            feat_mask,
+            eps,
         };
-        let (value, grads) = self.gradients(x, y, noise);
+        self.profile.noise += started.elapsed();
+        let (value, grads) = self.gradients(batch);
+        let started = Instant::now();
         self.net = self.optim.step(self.lr, self.net.clone(), grads);
+        self.profile.update += started.elapsed();
+        self.profile.steps += 1;
         self.steps += 1;
         self.batches_tracked.values_mut().for_each(|c| *c += 1);
         value
     }
 }
 
+/// One training batch on the host, its random draws made: windows `x` (noise added),
+/// targets `y`, dropout masks and the VAE's ε.
+struct Batch {
+    x: Vec<f32>,
+    y: Vec<f32>,
+    /// `[B, W, k]`.
+    shape: [usize; 3],
+    /// `[B, T, T]`, 0 or 1/(1 − p).
+    time_mask: Vec<f32>,
+    /// `[B, k, k]`.
+    feat_mask: Vec<f32>,
+    /// `[B, H]`.
+    eps: Vec<f32>,
+}
+
 impl Trainer {
     /// The summed loss of one batch and the gradients of every parameter.
-    fn gradients(
-        &mut self,
-        x: Tensor<3>,
-        y: Tensor<2>,
-        noise: TrainNoise,
-    ) -> (f64, GradientsParams) {
+    fn gradients(&mut self, batch: Batch) -> (f64, GradientsParams) {
         if self.fused_gru {
-            self.fused_gradients(x, y, noise)
-        } else {
-            let out = self.net.forward(x, Some(noise));
-            let loss = batch_loss(out, y, self.beta);
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            (
-                value,
-                GradientsParams::from_grads(loss.backward(), &self.net),
-            )
+            return self.fused_gradients(batch);
         }
-    }
-
-    /// The loss and gradients of one batch with the GRU differentiated by
-    /// [`crate::fused_gru`]: the network before the GRU and the heads after it stay in burn's
-    /// autodiff as two separate graphs. The heads' backward pass gives the gradient of the
-    /// GRU's final state; the GRU's own backward pass turns it into the gradient of its input
-    /// sequence, which a second, small backward pass (of `Σ seq·dseq`) carries into the
-    /// attention parameters.
-    fn fused_gradients(
-        &mut self,
-        x: Tensor<3>,
-        y: Tensor<2>,
-        noise: TrainNoise,
-    ) -> (f64, GradientsParams) {
-        let encoded = self.net.encode(x, Some(noise));
-        let [b, steps, input] = encoded.seq.dims();
-        let seq_values = encoded
-            .seq
-            .clone()
-            .inner()
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("network tensors are float32");
-        let gru = self.net.gru_params();
-        let h = gru.forward(seq_values, b, steps, &mut self.gru_tape);
-        let h =
-            Tensor::<2>::from_data(TensorData::new(h, [b, HIDDEN]), &self.device).require_grad();
-        let out = self.net.heads(h.clone(), encoded.eps, encoded.feat_attn);
+        let started = Instant::now();
+        let device = &self.device;
+        let [b, w, k] = batch.shape;
+        let x = Tensor::<3>::from_data(TensorData::new(batch.x, [b, w, k]), device);
+        let y = Tensor::<2>::from_data(TensorData::new(batch.y, [b, k]), device);
+        let noise = TrainNoise {
+            time_mask: Tensor::from_data(
+                TensorData::new(batch.time_mask, [b, GAT_WINDOW, GAT_WINDOW]),
+                device,
+            ),
+            feat_mask: Tensor::from_data(TensorData::new(batch.feat_mask, [b, k, k]), device),
+            vae_eps: Tensor::from_data(TensorData::new(batch.eps, [b, HIDDEN]), device),
+        };
+        let out = self.net.forward(x, Some(noise));
         let loss = batch_loss(out, y, self.beta);
         let value = f64::from(loss.clone().into_scalar::<f32>());
+        let forward_done = Instant::now();
+        self.profile.encode += forward_done - started;
+        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        self.profile.heads_backward += forward_done.elapsed();
+        (value, grads)
+    }
+
+    /// The loss and gradients of one batch with the network before the heads differentiated
+    /// on the host: [`crate::fused_encode`] (smoothing, pooling, both attentions) and
+    /// [`crate::fused_gru`]. Only the heads and the loss stay in burn's autodiff; their
+    /// backward pass gives the gradient of the GRU's final state, which the GRU's backward
+    /// pass turns into the gradient of its input sequence and the encoder's into the
+    /// attention vectors' gradients.
+    fn fused_gradients(&mut self, batch: Batch) -> (f64, GradientsParams) {
+        let mut clock = Instant::now();
+        let mut lap = |into: &mut Duration| {
+            let now = Instant::now();
+            *into += now - clock;
+            clock = now;
+        };
+        let profile = &mut self.profile;
+        let [b, _, k] = batch.shape;
+        let masks = (&batch.time_mask[..], &batch.feat_mask[..]);
+        let encoder = self.net.encode_params();
+        let seq = encoder.forward(&batch.x, b, masks, &mut self.encode_tape);
+        lap(&mut profile.encode);
+        let gru = self.net.gru_params();
+        let h = gru.forward(seq, b, GAT_WINDOW, &mut self.gru_tape);
+        let device = &self.device;
+        let h = Tensor::<2>::from_data(TensorData::new(h, [b, HIDDEN]), device).require_grad();
+        lap(&mut profile.gru_forward);
+        let eps = Tensor::from_data(TensorData::new(batch.eps, [b, HIDDEN]), device);
+        let feat_attn = Tensor::from_data(
+            TensorData::new(self.encode_tape.feat_attn().to_vec(), [b, k, k]),
+            device,
+        );
+        let out = self.net.heads(h.clone(), eps, feat_attn);
+        let y = Tensor::<2>::from_data(TensorData::new(batch.y, [b, k]), device);
+        let loss = batch_loss(out, y, self.beta);
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        lap(&mut profile.heads);
         let mut grads = loss.backward();
         let dh = h
             .grad_remove(&mut grads)
@@ -417,14 +542,14 @@ impl Trainer {
             .try_into_vec::<f32>()
             .expect("network tensors are float32");
         let mut params = GradientsParams::from_grads(grads, &self.net);
+        lap(&mut profile.heads_backward);
         let mut gru_grads = gru.backward(&mut self.gru_tape, dh);
-        let dseq = Tensor::<3>::from_data(
-            TensorData::new(std::mem::take(&mut gru_grads.x), [b, steps, input]),
-            &self.device,
-        );
-        let upstream = (encoded.seq * dseq).sum().backward();
+        lap(&mut profile.gru_backward);
+        let dseq = std::mem::take(&mut gru_grads.x);
+        let encode_grads = encoder.backward(&self.encode_tape, &dseq, masks);
         self.net
-            .register_split_grads(&upstream, gru_grads, &mut params);
+            .register_fused_grads(encode_grads, gru_grads, &mut params);
+        lap(&mut profile.encode_backward);
         (value, params)
     }
 }
@@ -639,22 +764,22 @@ fn validation_loss(
     sum / ends.len() as f64
 }
 
-/// Inverted dropout mask: 0 with probability p, 1/(1−p) otherwise. With p = ½ (the
-/// reference's), each element takes one bit of a 64-bit draw instead of a draw of its own.
-fn dropout_mask(shape: [usize; 3], rng: &mut ChaCha8Rng, device: &Device) -> Tensor<3> {
+/// Inverted dropout mask of `len` elements: 0 with probability p, 1/(1−p) otherwise. With
+/// p = ½ (the reference's), each element takes one bit of a 64-bit draw instead of a draw of
+/// its own.
+fn dropout_mask(len: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
     const _: () = assert!(
         ATTN_DROPOUT == 0.5,
         "the mask uses one fair bit per element"
     );
     let keep = (1.0 / (1.0 - ATTN_DROPOUT)) as f32;
-    let len = shape.iter().product::<usize>();
     let mut data = Vec::with_capacity(len);
     while data.len() < len {
         let bits = rng.next_u64();
         let take = (len - data.len()).min(64);
         data.extend((0..take).map(|i| if bits >> i & 1 == 1 { keep } else { 0.0 }));
     }
-    Tensor::from_data(TensorData::new(data, shape), device)
+    data
 }
 
 #[cfg(test)]
@@ -706,27 +831,23 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let x: Vec<f32> = (0..b * w * k).map(|_| rng.gen_range(0.0..1.0)).collect();
         let y: Vec<f32> = (0..b * k).map(|_| rng.gen_range(0.0..1.0)).collect();
-        let device = t.device.clone();
         let batch = |seed: u64| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let eps: Vec<f32> = (0..b * HIDDEN).map(|_| standard_normal(&mut rng)).collect();
-            (
-                Tensor::<3>::from_data(TensorData::new(x.clone(), [b, w, k]), &device),
-                Tensor::<2>::from_data(TensorData::new(y.clone(), [b, k]), &device),
-                TrainNoise {
-                    time_mask: dropout_mask([b, GAT_WINDOW, GAT_WINDOW], &mut rng, &device),
-                    feat_mask: dropout_mask([b, k, k], &mut rng, &device),
-                    vae_eps: Tensor::from_data(TensorData::new(eps, [b, HIDDEN]), &device),
-                },
-            )
+            Batch {
+                x: x.clone(),
+                y: y.clone(),
+                shape: [b, w, k],
+                time_mask: dropout_mask(b * GAT_WINDOW * GAT_WINDOW, &mut rng),
+                feat_mask: dropout_mask(b * k * k, &mut rng),
+                eps,
+            }
         };
         t.set_fused_gru(true);
-        let (x1, y1, n1) = batch(11);
-        let (fused_loss, fused) = t.gradients(x1, y1, n1);
+        let (fused_loss, fused) = t.gradients(batch(11));
         let fused = named_gradients(&t, fused);
         t.set_fused_gru(false);
-        let (x2, y2, n2) = batch(11);
-        let (burn_loss, reference) = t.gradients(x2, y2, n2);
+        let (burn_loss, reference) = t.gradients(batch(11));
         let reference = named_gradients(&t, reference);
 
         assert!(

@@ -1,7 +1,7 @@
 //! Training: determinism, small data, the reference's minimum, and that a trained model finds
 //! an injected spike.
 
-use sonar_mvad::{fit, Frame, MvadError, MvadParams, PredictOptions};
+use sonar_mvad::{fit, Frame, MvadError, MvadParams, PredictOptions, TrainingRules};
 
 /// Three noisy sines (like the reference's own example) with a spike on `cpu` at `spike`.
 fn sines(n: usize, spike: Option<usize>) -> Frame {
@@ -245,16 +245,23 @@ fn cancelling_stops_between_batches() {
 }
 
 /// Replays the early-stopping rule over the recorded validation losses: the epoch at which a
-/// run with `patience` must stop, and the best epoch it keeps.
-fn replay_early_stopping(val: &[f64], epochs: usize, patience: Option<usize>) -> (usize, usize) {
-    let (mut best, mut best_epoch, mut since) = (f64::INFINITY, 0, 0);
+/// run with these rules must stop, and the best epoch it keeps (lowest raw loss). Progress is
+/// a trailing mean of `smoothing` losses below `(1 − min_delta)` times the best mean so far.
+fn replay_early_stopping(val: &[f64], epochs: usize, rules: &TrainingRules) -> (usize, usize) {
+    let (mut best, mut best_epoch) = (f64::INFINITY, 0);
+    let (mut best_mean, mut since) = (f64::INFINITY, 0);
     for (i, &v) in val.iter().enumerate() {
         if v < best {
-            (best, best_epoch, since) = (v, i + 1, 0);
+            (best, best_epoch) = (v, i + 1);
+        }
+        let from = (i + 1).saturating_sub(rules.early_stopping_smoothing);
+        let mean = val[from..=i].iter().sum::<f64>() / (i + 1 - from) as f64;
+        if mean < best_mean * (1.0 - rules.early_stopping_min_delta) {
+            (best_mean, since) = (mean, 0);
         } else {
             since += 1;
         }
-        if patience.is_some_and(|p| since >= p) {
+        if rules.early_stopping_patience.is_some_and(|p| since >= p) {
             return (i + 1, best_epoch);
         }
     }
@@ -264,22 +271,40 @@ fn replay_early_stopping(val: &[f64], epochs: usize, patience: Option<usize>) ->
 #[test]
 fn early_stopping_follows_the_validation_loss() {
     let data = sines(600, None);
-    for patience in [Some(1), Some(3), None] {
+    let rule = |patience, min_delta, smoothing| TrainingRules {
+        early_stopping_patience: patience,
+        early_stopping_min_delta: min_delta,
+        early_stopping_smoothing: smoothing,
+        ..TrainingRules::default()
+    };
+    for rules in [
+        rule(Some(1), 0.0, 1),
+        rule(Some(3), 0.0, 1),
+        rule(Some(2), 0.05, 3),
+        rule(Some(3), 0.5, 2),
+        TrainingRules::default(),
+        rule(None, 0.01, 3),
+    ] {
+        let patience = rules.early_stopping_patience;
         let mut p = params(10);
-        p.rules.early_stopping_patience = patience;
+        p.rules = rules;
         let model = fit(&data, &p, &mut ()).expect("fit");
         let s = model.meta().training.clone().expect("summary");
         assert_eq!(s.val_loss.len(), s.epochs_run);
-        let (stop, best) = replay_early_stopping(&s.val_loss, 10, patience);
+        let (stop, best) = replay_early_stopping(&s.val_loss, 10, &rules);
         eprintln!(
-            "patience {patience:?}: {} epochs run, best {}",
+            "{rules:?}: {} epochs run, best {}",
             s.epochs_run, s.best_epoch
         );
         assert_eq!(
             (s.epochs_run, s.best_epoch),
             (stop, best),
-            "patience {patience:?}: {s:?}"
+            "{rules:?}: {s:?}"
         );
+        if rules.early_stopping_min_delta >= 0.5 {
+            // Halving the smoothed loss within 3 epochs does not last: this rule fires.
+            assert!(s.epochs_run < 10, "{rules:?}: {s:?}");
+        }
         if patience.is_none() {
             assert_eq!(s.epochs_run, 10, "without early stopping every epoch runs");
         }
