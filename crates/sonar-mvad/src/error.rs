@@ -14,6 +14,9 @@ pub enum MvadError {
         /// What is wrong and what is accepted.
         problem: String,
     },
+    /// A parameter name the engine does not know.
+    #[error("invalid MVAD parameter `params`: unknown parameter `{0}`")]
+    UnknownParam(String),
     /// The input frame is malformed (ragged rows, no columns, duplicate names, bad values).
     #[error("invalid input data: {0}")]
     InvalidData(String),

@@ -330,7 +330,7 @@ impl MvadParams {
                         MvadError::InvalidParam {
                             name: "scoring",
                             problem: format!(
-                                "{e} (a preset: {}; or a map with keys error = \"faithful\" or \"standardised\", recon_gamma, smooth_rows)",
+                                "{e} (a preset: {}; or a map with keys error = \"faithful\" or \"standardised\", recon_gamma, smooth_rows, pca_gamma)",
                                 crate::score::SCORING_PRESETS
                             ),
                         }
@@ -341,12 +341,7 @@ impl MvadParams {
                         .as_bool()
                         .ok_or_else(|| type_error("keep_partial_batch", "true or false", value))?
                 }
-                other => {
-                    return Err(MvadError::InvalidParam {
-                        name: "params",
-                        problem: format!("unknown parameter `{other}`"),
-                    })
-                }
+                other => return Err(MvadError::UnknownParam(other.to_string())),
             }
         }
         self.fill = FillMethod::parse(&fill_name, fill_value)?;

@@ -788,7 +788,10 @@ mod tests {
         let residuals = subspace.residuals(&observed);
         let e_with = scoring.variable_errors(&out, &observed, &[1.0; 3], &norm, Some(&with));
         for ((a, b), r) in e_with.iter().zip(&e).zip(&residuals) {
-            assert!((a - b - 2.0 * r).abs() < 1e-9, "{e_with:?} {e:?} {residuals:?}");
+            assert!(
+                (a - b - 2.0 * r).abs() < 1e-9,
+                "{e_with:?} {e:?} {residuals:?}"
+            );
         }
         assert!(residuals.iter().any(|r| *r > 0.0), "{residuals:?}");
         let want = [

@@ -404,7 +404,10 @@ mod tests {
         let s = Subspace::fit(&train, 3, KEPT_VARIANCE).expect("rows");
         let incident: f64 = s.residuals(&[40.0, -40.0, 0.5]).iter().sum();
         let normal: f64 = s.residuals(&[0.5, 2.0, 0.5]).iter().sum();
-        assert!(incident > 1000.0 * normal.max(1e-9), "{incident} vs {normal}");
+        assert!(
+            incident > 1000.0 * normal.max(1e-9),
+            "{incident} vs {normal}"
+        );
         assert!(incident > 100.0, "{incident}");
     }
 

@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
+use sonar_mvad::subspace::{Subspace, KEPT_VARIANCE};
 use sonar_mvad::{
     ErrorKind, ErrorScales, Frame, MvadModel, MvadParams, PredictOptions, RowResult, ScorerState,
     Scoring, StreamingScorer, ThresholdRule,
 };
-use sonar_mvad::subspace::{Subspace, KEPT_VARIANCE};
 
 fn golden(case: &str, file: &str) -> (MvadModel, Frame) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -269,8 +269,12 @@ fn mvad(layers: &Layers<'_>, warnings: &mut Vec<String>) -> Result<MvadSettings,
         else {
             continue;
         };
-        check_extra_params(&given.value, &given.origin, given.path, warnings)?;
-        extra_params.extend(given.value);
+        extra_params.extend(check_extra_params(
+            &given.value,
+            &given.origin,
+            given.path,
+            warnings,
+        )?);
     }
     Ok(MvadSettings {
         sliding_window,
@@ -719,37 +723,18 @@ fn fields(p: Pick<Vec<String>>) -> Result<Vec<String>, Error> {
     Ok(p.value)
 }
 
-/// MVAD parameters the engine understands, and whether each takes a whole number.
-const EXTRA_PARAMS: &[(&str, bool)] = &[
-    ("epochs", true),
-    ("batch_size", true),
-    ("lr", false),
-    ("seed", true),
-    ("interval", true),
-    ("horizon", true),
-    ("train_ratio", false),
-    ("val_ratio", false),
-    ("level", false),
-    ("beta", false),
-    ("cnn_kernel_size", true),
-    ("gat_window_size", true),
-    ("hidden_size", true),
-    ("z_dim", true),
-    ("enc_dim", true),
-    ("dec_dim", true),
-    ("fill_na_method", false),
-    ("fill_na_value", false),
-    ("patience", true),
-];
-
 /// Checks one layer's `extra_params` (`section` is `mvad.extra_params` or
-/// `training.extra_params`, the key path messages name).
+/// `training.extra_params`, the key path messages name) and returns the parameters the
+/// engine will use. The engine's own parsing is the one list of parameters and their
+/// checks: a value it refuses is an error naming this file and key; a name it does not know
+/// is a warning, and is dropped so that it cannot fail the run later.
 fn check_extra_params(
     params: &serde_json::Map<String, serde_json::Value>,
     origin: &str,
     section: &str,
     warnings: &mut Vec<String>,
-) -> Result<(), Error> {
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let mut kept = serde_json::Map::new();
     for (name, value) in params {
         let key = format!("{section}.{name}");
         match name.as_str() {
@@ -762,56 +747,48 @@ fn check_extra_params(
                     ),
                 ));
             }
-            "learning_rate" => {
-                warnings.push(format!(
-                    "{origin}: `{key}` is not an MVAD parameter and is ignored; did you mean `lr`?"
-                ));
-                continue;
-            }
-            "save" => {
-                warnings.push(format!(
-                    "{origin}: `{key}` is ignored; model files go to model_path"
-                ));
-                continue;
-            }
-            "scoring" => {
-                // The engine's own parsing and checks, reported against this file and key.
-                sonar_mvad::MvadParams::default()
-                    .apply_json(&serde_json::json!({ "scoring": value }))
-                    .map_err(|e| value_error(origin, &key, e.to_string()))?;
-                continue;
-            }
-            _ => {}
-        }
-        match EXTRA_PARAMS.iter().find(|(known, _)| known == name) {
-            None => warnings.push(format!(
-                "{origin}: `{key}` is not an MVAD parameter and is ignored"
+            "save" => warnings.push(format!(
+                "{origin}: `{key}` is ignored; model files go to model_path"
             )),
-            Some((_, true)) => {
-                if value.as_u64().is_none_or(|n| n == 0) {
-                    return Err(value_error(
-                        origin,
-                        &key,
-                        format!("expected a whole number ≥ 1, found {value}"),
-                    ));
-                }
-            }
-            Some((_, false)) => {
-                if name == "fill_na_method" {
-                    if !value.as_str().is_some_and(|m| {
-                        ["Previous", "Subsequent", "Linear", "Zero", "Fixed"].contains(&m)
-                    }) {
-                        return Err(value_error(origin, &key, format!("expected one of Previous, Subsequent, Linear, Zero, Fixed, found {value}")));
-                    }
-                } else if !value.is_number() {
-                    return Err(value_error(
-                        origin,
-                        &key,
-                        format!("expected a number, found {value}"),
-                    ));
-                }
+            _ => {
+                kept.insert(name.clone(), value.clone());
             }
         }
     }
-    Ok(())
+    // The whole layer at once, so that parameters checked together (train_ratio and
+    // val_ratio) are; each unknown name is dropped with its warning and the rest tried again.
+    loop {
+        let all = serde_json::Value::Object(kept.clone());
+        match sonar_mvad::MvadParams::default().apply_json(&all) {
+            Ok(_) => break,
+            Err(sonar_mvad::MvadError::UnknownParam(name)) => {
+                let hint = match name.as_str() {
+                    "learning_rate" => "; did you mean `lr`?",
+                    "patience" => "; did you mean `early_stopping_patience`?",
+                    _ => "",
+                };
+                warnings.push(format!(
+                    "{origin}: `{section}.{name}` is not an MVAD parameter and is ignored{hint}"
+                ));
+                kept.remove(&name);
+            }
+            Err(e) => {
+                let key = match &e {
+                    sonar_mvad::MvadError::InvalidParam { name, .. }
+                        if kept.contains_key(*name) =>
+                    {
+                        format!("{section}.{name}")
+                    }
+                    sonar_mvad::MvadError::InvalidParam { name, .. }
+                        if name.starts_with("scoring") =>
+                    {
+                        format!("{section}.scoring")
+                    }
+                    _ => section.to_string(),
+                };
+                return Err(value_error(origin, &key, e.to_string()));
+            }
+        }
+    }
+    Ok(kept)
 }

@@ -213,7 +213,7 @@ fn wrong_values_name_the_key_and_the_problem() {
         (
             "training: {extra_params: {epochs: 0}}",
             "training.extra_params.epochs",
-            "whole number",
+            "must be at least 1",
         ),
         (
             "training: {extra_params: {sliding_window: 50}}",
@@ -349,7 +349,7 @@ fn wrong_values_name_the_key_and_the_problem() {
         (
             "mvad: {extra_params: {epochs: 0}}",
             "mvad.extra_params.epochs",
-            "whole number",
+            "must be at least 1",
         ),
         (
             "wazuh: {password_file: /nonexistent/pw}",
@@ -467,11 +467,55 @@ fn extra_params_warnings_and_merge() {
     .expect("valid");
     assert_eq!(s.mvad.extra_params["epochs"], 9);
     assert_eq!(s.mvad.extra_params["seed"], 1);
+    // Warned names are dropped, so the engine's parameters still build.
+    assert!(!s.mvad.extra_params.contains_key("learning_rate"));
+    assert!(!s.mvad.extra_params.contains_key("frobnicate"));
+    crate::pipeline::mvad_params(&s).expect("the kept parameters build");
+    // The engine's own list decides: its early-stop keys are parameters, `patience` is not.
+    let early = scenario(
+        "name: t\ntraining: {extra_params: {early_stopping_patience: 3, early_stopping_min_delta: 0.02, patience: 4}}",
+    )
+    .expect("valid");
+    assert_eq!(early.mvad.extra_params["early_stopping_patience"], 3);
+    assert!(!early.mvad.extra_params.contains_key("patience"));
+    assert!(
+        early
+            .warnings
+            .iter()
+            .any(|w| w.contains("early_stopping_patience")),
+        "{:?}",
+        early.warnings
+    );
+    // Parameters checked together: train_ratio 0.95 is fine beside val_ratio 0.05.
+    scenario("name: t\ntraining: {extra_params: {train_ratio: 0.95, val_ratio: 0.05}}")
+        .expect("valid together");
+    let e = scenario("name: t\ntraining: {extra_params: {train_ratio: 0.95}}")
+        .expect_err("0.95 + 0.1 > 1")
+        .to_string();
+    assert!(e.contains("training.extra_params.train_ratio"), "{e}");
     // Without `epochs` anywhere, the project's default, not the reference library's 100.
     let plain = scenario("name: t\ntraining: {bucket_minutes: 5}").expect("valid");
     let params = crate::pipeline::mvad_params(&plain).expect("params");
     assert_eq!(params.epochs, crate::pipeline::DEFAULT_EPOCHS);
     assert_eq!(sonar_mvad::MvadParams::default().epochs, 100);
+    // Likewise the subspace weight: off for alert scenarios unless their scoring names it.
+    assert_eq!(params.scoring.pca_gamma, crate::pipeline::ALERT_PCA_GAMMA);
+    assert_eq!(
+        sonar_mvad::MvadParams::default().scoring.pca_gamma,
+        sonar_mvad::score::DEFAULT_PCA_GAMMA
+    );
+    for (scoring, want) in [
+        ("{smooth_rows: 5}", crate::pipeline::ALERT_PCA_GAMMA),
+        ("improved", crate::pipeline::ALERT_PCA_GAMMA),
+        ("{pca_gamma: 2}", 2.0),
+    ] {
+        let s = scenario(&format!(
+            "name: t\ntraining: {{extra_params: {{scoring: {scoring}}}}}"
+        ))
+        .expect("valid");
+        let p = crate::pipeline::mvad_params(&s).expect("params");
+        assert_eq!(p.scoring.pca_gamma, want, "{scoring}");
+    }
     let nine = scenario("name: t\ntraining: {extra_params: {epochs: 9}}").expect("valid");
     assert_eq!(
         crate::pipeline::mvad_params(&nine).expect("params").epochs,

@@ -40,5 +40,5 @@ pub use train::{train, write_options, TrainOutcome};
 pub(crate) use wiring::needed_fields;
 pub use wiring::{
     debug_file, debug_window, file_extent, indexer_client, is_transient, mvad_params, open_source,
-    window_range, Phase, DEFAULT_EPOCHS,
+    window_range, Phase, ALERT_PCA_GAMMA, DEFAULT_EPOCHS,
 };

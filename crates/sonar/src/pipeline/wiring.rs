@@ -33,7 +33,18 @@ pub enum Phase {
 /// stopping) gave 22, with every attack chain still found.
 pub const DEFAULT_EPOCHS: usize = 15;
 
-/// The engine parameters of a run: `sliding_window`, device, then `extra_params`.
+/// Weight of the subspace term of the score (`scoring.pca_gamma`) in a scenario whose
+/// `scoring` does not name it. The engine's own default (0.5) lifts its VUS-PR on the numeric
+/// data sets, whose faults are level shifts a window forecast adapts to; on alert buckets
+/// (sparse shares of categories) it mostly adds false events: with it, the AIT-ADS sets gave
+/// 28 false events in 7.3 detection days instead of 4 (fox 16, shaw 6, santos 6), and the
+/// demo's brute-force scenario 5 instead of 0 (docs/quality.md "Alert data at the default
+/// threshold").
+pub const ALERT_PCA_GAMMA: f64 = 0.0;
+
+/// The engine parameters of a run: `sliding_window`, device, then `extra_params`; epochs
+/// ([`DEFAULT_EPOCHS`]) and the subspace weight ([`ALERT_PCA_GAMMA`]) take the scenario
+/// defaults unless `extra_params` names them.
 pub fn mvad_params(settings: &Settings) -> Result<sonar_mvad::MvadParams, Error> {
     let params = sonar_mvad::MvadParams {
         sliding_window: Some(settings.mvad.sliding_window.get() as usize),
@@ -41,8 +52,16 @@ pub fn mvad_params(settings: &Settings) -> Result<sonar_mvad::MvadParams, Error>
         ..sonar_mvad::MvadParams::default()
     }
     .with_device(settings.mvad.device);
-    let extra = serde_json::Value::Object(settings.mvad.extra_params.clone());
-    Ok(params.apply_json(&extra)?)
+    let extra = &settings.mvad.extra_params;
+    let mut params = params.apply_json(&serde_json::Value::Object(extra.clone()))?;
+    let names_pca_gamma = extra
+        .get("scoring")
+        .and_then(serde_json::Value::as_object)
+        .is_some_and(|scoring| scoring.contains_key("pca_gamma"));
+    if !names_pca_gamma {
+        params.scoring.pca_gamma = ALERT_PCA_GAMMA;
+    }
+    Ok(params)
 }
 
 /// An indexer client from the run's `wazuh` settings.
