@@ -9,7 +9,6 @@ pub mod config;
 pub mod detect;
 pub mod engine;
 pub mod error;
-pub mod eval;
 pub mod features;
 pub mod field;
 pub mod pipeline;

@@ -26,16 +26,16 @@ use sonar_mvad::ScoreCalibration;
 
 use super::baselines::PcaBaseline;
 use super::metrics::vus_pr;
-use crate::config::{DetectionMode, Settings};
-use crate::detect::{group_events_after, AnomalyEvent, Detector, ScoredBucket};
-use crate::features::{FeatureBuilder, FeatureMatrix};
-use crate::field::FieldPath;
-use crate::pipeline::{self, DetectRequest, LoadedModel, StopFlag, SystemClock};
-use crate::sink::{JsonlSink, WriteInspector};
-use crate::source::local::LocalFiles;
-use crate::source::timestamp::parse_timestamp_value;
-use crate::source::{AlertQuery, AlertSource, TimeRange};
 use crate::Error;
+use sonar::config::{DetectionMode, Settings};
+use sonar::detect::{group_events_after, AnomalyEvent, Detector, ScoredBucket};
+use sonar::features::{FeatureBuilder, FeatureMatrix};
+use sonar::field::FieldPath;
+use sonar::pipeline::{self, DetectRequest, LoadedModel, StopFlag, SystemClock};
+use sonar::sink::{JsonlSink, WriteInspector};
+use sonar::source::local::LocalFiles;
+use sonar::source::timestamp::parse_timestamp_value;
+use sonar::source::{AlertQuery, AlertSource, TimeRange};
 
 /// Method name of the scenario as written (the defaults a user gets).
 pub const DEFAULT: &str = "default";
@@ -191,11 +191,8 @@ pub fn run(request: &AlertEvalRequest) -> Result<AlertEvalReport, Error> {
             });
         }
     }
-    std::fs::create_dir_all(&request.work_dir).map_err(|e| Error::Io {
-        action: "creating directory",
-        path: request.work_dir.clone(),
-        source: e,
-    })?;
+    std::fs::create_dir_all(&request.work_dir)
+        .map_err(|e| Error::io("creating directory", &request.work_dir, e))?;
     let ts_field = request.settings.features.timestamp_field.clone();
     let bucket_seconds = i64::from(request.settings.features.bucket_minutes) * 60;
     let is_ait = is_ait_csv(&request.alerts)?;
@@ -335,17 +332,11 @@ fn engine_buckets(settings: &Settings, stop: &StopFlag) -> Result<Vec<ScoredBuck
     match std::fs::remove_file(&settings.debug.anomalies_file) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(Error::Io {
-                action: "removing",
-                path: settings.debug.anomalies_file.clone(),
-                source: e,
-            })
-        }
+        Err(e) => return Err(Error::io("removing", &settings.debug.anomalies_file, e)),
     }
     let mut sink = JsonlSink::new(
         settings.debug.anomalies_file.clone(),
-        WriteInspector::new(crate::sink::WriteOptions::default()),
+        WriteInspector::new(sonar::sink::WriteOptions::default()),
     );
     let outcome = pipeline::detect(
         settings,
@@ -532,25 +523,18 @@ fn is_ait_csv(path: &Path) -> Result<bool, Error> {
     let mut first = String::new();
     std::io::BufReader::new(file)
         .read_line(&mut first)
-        .map_err(|e| io_error("reading", path, e))?;
+        .map_err(|e| Error::io("reading", path, e))?;
     Ok(first.trim_end() == AIT_HEADER)
 }
 
 fn open(path: &Path) -> Result<std::fs::File, Error> {
     std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::LocalPathMissing {
+        std::io::ErrorKind::NotFound => sonar::Error::LocalPathMissing {
             path: path.to_owned(),
-        },
-        _ => io_error("reading", path, e),
+        }
+        .into(),
+        _ => Error::io("reading", path, e),
     })
-}
-
-fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// One row of an AIT-ADS alert CSV.
@@ -571,7 +555,7 @@ fn for_each_ait_row(
 ) -> Result<(), Error> {
     let reader = std::io::BufReader::new(open(path)?);
     for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| io_error("reading", path, e))?;
+        let line = line.map_err(|e| Error::io("reading", path, e))?;
         if i == 0 || line.trim().is_empty() {
             continue;
         }
@@ -653,7 +637,7 @@ fn read_windows(
     detect_file: Option<&Path>,
     scenario: Option<&str>,
 ) -> Result<(Vec<AttackWindow>, Vec<AttackWindow>), Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_error("reading", path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
     let bad = |problem: String| Error::EvalInput {
         path: path.to_owned(),
         problem,
@@ -737,23 +721,28 @@ fn split_files(
     let detect_path = request.work_dir.join("detection.ndjson");
     let create = |p: &Path| -> Result<std::io::BufWriter<std::fs::File>, Error> {
         Ok(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| io_error("writing", p, e))?,
+            std::fs::File::create(p).map_err(|e| Error::io("writing", p, e))?,
         ))
     };
     let (mut train, mut detect) = (create(&train_path)?, create(&detect_path)?);
     let mut counts = (0u64, 0u64);
-    let mut write = |alert: &Value, t: DateTime<Utc>| -> Result<(), Error> {
+    // A library error, so that the local files' stream callback can return it too.
+    let mut write = |alert: &Value, t: DateTime<Utc>| -> Result<(), sonar::Error> {
         let (out, path, n) = if t < until {
             (&mut train, &train_path, &mut counts.0)
         } else {
             (&mut detect, &detect_path, &mut counts.1)
         };
         *n += 1;
-        writeln!(out, "{alert}").map_err(|e| io_error("writing", path, e))
+        writeln!(out, "{alert}").map_err(|source| sonar::Error::Io {
+            action: "writing",
+            path: path.clone(),
+            source,
+        })
     };
     if is_ait {
         for_each_ait_row(&request.alerts, &mut |row| {
-            write(&ait_alert(&row), row.time)
+            Ok(write(&ait_alert(&row), row.time)?)
         })?;
     } else {
         let field = &request.settings.features.timestamp_field;
@@ -783,7 +772,7 @@ fn split_files(
         })?;
     }
     for (out, p) in [(&mut train, &train_path), (&mut detect, &detect_path)] {
-        out.flush().map_err(|e| io_error("writing", p, e))?;
+        out.flush().map_err(|e| Error::io("writing", p, e))?;
     }
     if counts.0 == 0 || counts.1 == 0 {
         return Err(Error::EvalInput {
