@@ -47,7 +47,7 @@ mod schema;
 mod spec;
 pub mod value;
 
-pub use builder::{BucketGrid, FeatureBuilder, MAX_BUCKETS};
+pub use builder::{BucketGrid, FeatureBuilder, WazuhFeatureBuilder, MAX_BUCKETS};
 pub use matrix::{FeatureMatrix, FeatureStats};
 pub use path::{FieldResolver, FieldSlot};
 pub use schema::{sanitize, CategoricalVocabulary, FeatureSchema, SCHEMA_VERSION};
