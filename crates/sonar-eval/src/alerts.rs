@@ -29,7 +29,7 @@ use super::metrics::vus_pr;
 use crate::Error;
 use sonar::config::{DetectionMode, Settings};
 use sonar::detect::{group_events_after, AnomalyEvent, Detector, ScoredBucket};
-use sonar::features::{FeatureBuilder, FeatureMatrix};
+use sonar::features::{BucketWidth, FeatureBuilder, FeatureMatrix};
 use sonar::field::FieldPath;
 use sonar::pipeline::{self, DetectRequest, LoadedModel, StopFlag, SystemClock};
 use sonar::sink::{JsonlSink, WriteInspector};
@@ -194,7 +194,7 @@ pub fn run(request: &AlertEvalRequest) -> Result<AlertEvalReport, Error> {
     std::fs::create_dir_all(&request.work_dir)
         .map_err(|e| Error::io("creating directory", &request.work_dir, e))?;
     let ts_field = request.settings.features.timestamp_field.clone();
-    let bucket_seconds = i64::from(request.settings.features.bucket_minutes) * 60;
+    let bucket = request.settings.features.bucket()?;
     let is_ait = is_ait_csv(&request.alerts)?;
     let (mut windows, others) = match &request.attacks {
         Attacks::TimeLabel if is_ait => (ait_windows(&request.alerts)?, Vec::new()),
@@ -214,9 +214,9 @@ pub fn run(request: &AlertEvalRequest) -> Result<AlertEvalReport, Error> {
         )?,
     };
     windows.sort_by_key(|w| w.start);
-    let (train_file, detect_file) = split_files(request, &windows, is_ait, bucket_seconds)?;
-    let training = file_range(&train_file, &ts_field, bucket_seconds)?;
-    let detection = file_range(&detect_file, &ts_field, bucket_seconds)?;
+    let (train_file, detect_file) = split_files(request, &windows, is_ait, bucket)?;
+    let training = file_range(&train_file, &ts_field, bucket)?;
+    let detection = file_range(&detect_file, &ts_field, bucket)?;
     windows.retain(|w| w.overlaps(detection.start, detection.end));
     if windows.is_empty() {
         return Err(Error::EvalInput {
@@ -391,7 +391,7 @@ fn pca_buckets(
         min_consecutive: request.settings.detection.min_consecutive.max(1),
         engine_gate: false,
     };
-    let step = TimeDelta::seconds(model.bucket_seconds());
+    let step = model.bucket()?.step();
     let anomaly: Vec<f64> = scores
         .iter()
         .map(|s| detector.calibration.anomaly_score(*s))
@@ -693,7 +693,7 @@ fn split_files(
     request: &AlertEvalRequest,
     windows: &[AttackWindow],
     is_ait: bool,
-    bucket_seconds: i64,
+    bucket: BucketWidth,
 ) -> Result<(PathBuf, PathBuf), Error> {
     match (&request.detect_alerts, is_ait) {
         (Some(_), true) => {
@@ -714,7 +714,7 @@ fn split_files(
                 path: request.alerts.clone(),
                 problem: "no attack window to end training at; give --train-until".into(),
             })?;
-            pipeline::floor_to_bucket(first.start, bucket_seconds)
+            bucket.floor(first.start)
         }
     };
     let train_path = request.work_dir.join("training.ndjson");
@@ -787,14 +787,14 @@ fn split_files(
 }
 
 /// A file's alert extent snapped to whole buckets.
-fn file_range(path: &Path, field: &str, bucket_seconds: i64) -> Result<TimeRange, Error> {
+fn file_range(path: &Path, field: &str, bucket: BucketWidth) -> Result<TimeRange, Error> {
     let extent = pipeline::file_extent(path, field)?.ok_or_else(|| Error::EvalInput {
         path: path.to_owned(),
         problem: format!("no alert with a readable `{field}`"),
     })?;
     Ok(TimeRange {
-        start: pipeline::floor_to_bucket(extent.start, bucket_seconds),
-        end: pipeline::ceil_to_bucket(extent.end, bucket_seconds),
+        start: bucket.floor(extent.start),
+        end: bucket.ceil(extent.end),
     })
 }
 

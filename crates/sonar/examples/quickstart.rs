@@ -14,7 +14,6 @@
 
 use std::path::Path;
 
-use chrono::TimeDelta;
 use sonar::config::{Overrides, Settings};
 use sonar::detect::{assign_events, Detector};
 use sonar::features::FeatureSchema;
@@ -40,8 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let range = pipeline::file_extent(&cfg.debug.training_data, "timestamp")?
         .ok_or("the training file holds no alert")?;
     let range = TimeRange {
-        start: pipeline::floor_to_bucket(range.start, plan.bucket.seconds()),
-        end: pipeline::ceil_to_bucket(range.end, plan.bucket.seconds()),
+        start: plan.bucket.floor(range.start),
+        end: plan.bucket.ceil(range.end),
     };
     let mut client = pipeline::open_source(&cfg, Phase::Training)?;
     let query = AlertQuery {
@@ -78,12 +77,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let recent = pipeline::file_extent(&cfg.debug.detection_data, "timestamp")?
         .ok_or("the detection file holds no alert")?;
-    let step = TimeDelta::seconds(plan.bucket.seconds());
+    let step = plan.bucket.step();
     let recent = TimeRange {
         // The model's context: W + TW − 1 buckets before the first scored one.
-        start: pipeline::floor_to_bucket(recent.start, plan.bucket.seconds())
-            - step * (engine2.min_rows() as i32 - 1),
-        end: pipeline::ceil_to_bucket(recent.end, plan.bucket.seconds()),
+        start: plan.bucket.floor(recent.start) - step * (engine2.min_rows() as i32 - 1),
+        end: plan.bucket.ceil(recent.end),
     };
     let mut fb2 = WazuhFeatureBuilder::for_detection(&schema, recent)?;
     let mut recent_source = pipeline::open_source(&cfg, Phase::Detection)?;
