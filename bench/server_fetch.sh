@@ -16,7 +16,7 @@ if ! python3 -c 'import osmem_server' 2>/dev/null; then
 fi
 bin="${SONAR_OSMEM_BIN:-$(python3 -c 'import osmem_server; print(osmem_server.resolve_binary())')}"
 
-cargo build --release --locked -q -p sonar --example server_fetch_bench
+cargo build --release --locked -q -p sonar-eval --example server_fetch_bench
 
 log="$(mktemp)"
 "$bin" -addr 127.0.0.1:0 -no-ja -no-stdin-watch -parent-pid $$ >"$log" 2>&1 &

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --release -p sonar --example quality_report
+cargo build --release -p sonar-eval --example quality_report
 BIN="$TARGET/release/examples/quality_report"
 VENV=${SONAR_REF_VENV:-$HOME/.cache/sonar-mvad-reference}
 REF_DIR=${SONAR_REF_DIR:-$TARGET/quality_reference}

@@ -1,6 +1,6 @@
 """Trains the reference MVAD (time-series-anomaly-detector 0.4.0) on each series that the
 quality report exported and writes its score of every test row, so that the report measures
-the reference with the same metric code as ours (crates/sonar/src/eval/metrics.rs).
+the reference with the same metric code as ours (crates/sonar-eval/src/metrics.rs).
 
 Usage: python reference_scores.py DIR [MAX_SECONDS]
 

@@ -392,7 +392,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub params: String,
     /// Evaluation options as JSON (e.g. '{"max_train_rows": 8000, "variants": [{"name":
-    /// "blend", "recon_gamma": 1.0, "smooth_rows": 5}]}'); see `sonar::eval::EvalOptions`.
+    /// "blend", "recon_gamma": 1.0, "smooth_rows": 5}]}'); see `sonar_eval::EvalOptions`.
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub options: String,
     /// Also measure another scorer's scores (one per test row, in a one-column CSV with a

@@ -169,7 +169,7 @@ fn eval(args: &args::EvalArgs) -> Result<()> {
     let params = sonar_mvad::MvadParams::default()
         .apply_json(&json)
         .context("invalid --params")?;
-    let options: sonar::eval::EvalOptions =
+    let options: sonar_eval::EvalOptions =
         serde_json::from_str(&args.options).context("invalid --options")?;
     let score_files = args
         .score_files
@@ -187,7 +187,7 @@ fn eval(args: &args::EvalArgs) -> Result<()> {
     let name = test
         .file_stem()
         .map_or_else(|| "test".to_string(), |s| s.to_string_lossy().into_owned());
-    let report = sonar::eval::run(sonar::eval::EvalRequest {
+    let report = sonar_eval::run(sonar_eval::EvalRequest {
         name,
         train_csv: train.clone(),
         test_csv: test.clone(),
@@ -233,9 +233,9 @@ fn eval(args: &args::EvalArgs) -> Result<()> {
 }
 
 /// `sonar eval --alerts`: the scenario's pipeline on labelled alert data (see
-/// `sonar::eval::alerts`).
+/// `sonar_eval::alerts`).
 fn eval_alerts(args: &args::EvalArgs, stop: &StopFlag) -> Result<()> {
-    use sonar::eval::alerts::{self, AlertEvalRequest, Attacks};
+    use sonar_eval::alerts::{self, AlertEvalRequest, Attacks};
     let (Some(alert_file), Some(attacks)) = (&args.alerts, &args.attacks) else {
         anyhow::bail!("--alerts needs --scenario and --attacks");
     };

@@ -4,23 +4,22 @@
 //! cfg = PipelineConfig()                     Settings::load(...)
 //! client = WazuhIndexerClient(cfg.wazuh)     pipeline::open_source (indexer, or local files)
 //! alerts = client.search_alerts(start, end)  AlertSource::stream(query, on_page)
-//! ts = fb.build_timeseries(alerts)           FeatureBuilder::for_training(..).push_page(..).finish()
-//! engine.train(ts); engine.save()            sonar_mvad::fit(..); model.save(dir)
-//! engine2.load(); engine2.predict(recent)    MvadModel::load(dir); model.predict(frame, ..)
-//! pp.build_wazuh_anomaly_docs(...)           Detector::decide + sink::build_anomaly_documents
+//! ts = fb.build_timeseries(alerts)           WazuhFeatureBuilder::for_training(..).push_page(..).finish()
+//! engine.train(ts); engine.save()            sonar_mvad::fit(..); engine.save(dir)
+//! engine2.load(); engine2.predict(recent)    MvadModelEngine::load(dir); engine2.predict(frame, ..)
+//! pp.build_wazuh_anomaly_docs(...)           Detector::decide + MvadPostProcessor::build_anomaly_documents
 //!
 //! Runs on the bundled demo data (debug mode), with few epochs so it takes seconds:
 //! `cargo run -p sonar --example quickstart`
 
 use std::path::Path;
 
-use chrono::TimeDelta;
 use sonar::config::{Overrides, Settings};
 use sonar::detect::{assign_events, Detector};
-use sonar::features::{FeatureBuilder, FeatureSchema};
+use sonar::features::FeatureSchema;
 use sonar::pipeline::{self, Phase};
-use sonar::sink::{build_anomaly_documents, DocumentContext};
 use sonar::source::{AlertQuery, TimeRange};
+use sonar::{sonar_mvad, MvadModelEngine, MvadPostProcessor, WazuhFeatureBuilder};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Load configuration: defaults < config file < scenario < environment < flags.
@@ -40,8 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let range = pipeline::file_extent(&cfg.debug.training_data, "timestamp")?
         .ok_or("the training file holds no alert")?;
     let range = TimeRange {
-        start: pipeline::floor_to_bucket(range.start, plan.bucket.seconds()),
-        end: pipeline::ceil_to_bucket(range.end, plan.bucket.seconds()),
+        start: plan.bucket.floor(range.start),
+        end: plan.bucket.ceil(range.end),
     };
     let mut client = pipeline::open_source(&cfg, Phase::Training)?;
     let query = AlertQuery {
@@ -52,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // Build the time series features while the alerts stream in.
-    let mut fb = FeatureBuilder::for_training(&plan, range)?;
+    let mut fb = WazuhFeatureBuilder::for_training(&plan, range)?;
     client.stream(&query, &mut |page| {
         fb.push_page(&page);
         Ok(())
@@ -68,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     engine.save(&dir)?;
 
     // Later: load the model and score recent alerts with exactly the training columns.
-    let engine2 = sonar_mvad::MvadModel::load(&dir)?;
+    let engine2 = MvadModelEngine::load(&dir)?;
     let schema: FeatureSchema = serde_json::from_value(
         engine2
             .meta()
@@ -78,14 +77,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let recent = pipeline::file_extent(&cfg.debug.detection_data, "timestamp")?
         .ok_or("the detection file holds no alert")?;
-    let step = TimeDelta::seconds(plan.bucket.seconds());
+    let step = plan.bucket.step();
     let recent = TimeRange {
         // The model's context: W + TW − 1 buckets before the first scored one.
-        start: pipeline::floor_to_bucket(recent.start, plan.bucket.seconds())
-            - step * (engine2.min_rows() as i32 - 1),
-        end: pipeline::ceil_to_bucket(recent.end, plan.bucket.seconds()),
+        start: plan.bucket.floor(recent.start) - step * (engine2.min_rows() as i32 - 1),
+        end: plan.bucket.ceil(recent.end),
     };
-    let mut fb2 = FeatureBuilder::for_detection(&schema, recent)?;
+    let mut fb2 = WazuhFeatureBuilder::for_detection(&schema, recent)?;
     let mut recent_source = pipeline::open_source(&cfg, Phase::Detection)?;
     recent_source.stream(
         &AlertQuery {
@@ -116,7 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         0,
     );
     let events = assign_events(&cfg.shipping.scenario_id, &mut buckets);
-    let ctx = DocumentContext {
+    let pp = MvadPostProcessor {
         scenario_id: cfg.shipping.scenario_id.clone(),
         scenario_name: "Brute Force Detection".into(),
         model_name: cfg.model_name.clone(),
@@ -131,7 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         detection_timestamp: chrono::Utc::now(),
         top_contributors: 5,
     };
-    let docs = build_anomaly_documents(&ctx, &buckets);
+    let docs = pp.build_anomaly_documents(&buckets);
     println!(
         "{} anomalous buckets in {} events",
         docs.len(),

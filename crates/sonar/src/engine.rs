@@ -8,6 +8,11 @@ use std::time::Duration;
 use crate::synthetic::SyntheticSpec;
 use sonar_mvad::Device;
 
+/// The seed's `MVADModelEngine` (train, save, load, predict): the engine's model.
+/// [`sonar_mvad::fit`] trains one, [`sonar_mvad::MvadModel::save`] and `load` keep it, and
+/// `predict` / [`sonar_mvad::StreamingScorer`] score frames.
+pub type MvadModelEngine = sonar_mvad::MvadModel;
+
 /// MVAD's window setting, validated to 28..=2880 (the range of the retired Azure service;
 /// below 28 the model's convolutions have nothing to work on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -270,22 +270,4 @@ pub enum Error {
         /// What failed.
         problem: String,
     },
-
-    // ---- evaluation ----
-    /// An evaluation input file is unusable (see `eval::data` for the accepted CSV shape).
-    #[error("{path}: {problem}")]
-    EvalInput {
-        /// The file concerned.
-        path: PathBuf,
-        /// What is wrong and what to do.
-        problem: String,
-    },
-    /// Evaluation series do not fit together (columns, labels, too few rows).
-    #[error("evaluation of `{series}`: {problem}")]
-    EvalData {
-        /// The series' name.
-        series: String,
-        /// What is wrong.
-        problem: String,
-    },
 }

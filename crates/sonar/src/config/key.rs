@@ -308,7 +308,7 @@ pub(crate) const BUILT_IN: &str = "built-in default";
 
 impl Layers<'_> {
     /// The value of `key` in one layer, if that layer gives it.
-    pub fn in_layer<T: Setting>(
+    pub(crate) fn in_layer<T: Setting>(
         &self,
         layer: Layer,
         config: Option<&'static str>,
@@ -344,12 +344,12 @@ impl Layers<'_> {
     }
 
     /// The highest layer's value of a key without a default: scenario over config.
-    pub fn given<T: Setting>(&self, key: &Opt<T>) -> Result<Option<Pick<T::Out>>, Error> {
+    pub(crate) fn given<T: Setting>(&self, key: &Opt<T>) -> Result<Option<Pick<T::Out>>, Error> {
         self.highest::<T>(key.config, key.scenario)
     }
 
     /// The highest layer's value: scenario over config over the declared default.
-    pub fn value<T: Setting>(&self, key: &Key<T>) -> Result<Pick<T::Out>, Error> {
+    pub(crate) fn value<T: Setting>(&self, key: &Key<T>) -> Result<Pick<T::Out>, Error> {
         Ok(match self.highest::<T>(key.config, key.scenario)? {
             Some(pick) => pick,
             None => Pick {
@@ -361,7 +361,7 @@ impl Layers<'_> {
     }
 
     /// Whether any file gives the key.
-    pub fn is_given<T: Setting>(&self, key: &Key<T>) -> Result<bool, Error> {
+    pub(crate) fn is_given<T: Setting>(&self, key: &Key<T>) -> Result<bool, Error> {
         Ok(self.highest::<T>(key.config, key.scenario)?.is_some())
     }
 

@@ -230,6 +230,9 @@ fn skip(stats: &mut FeatureStats, reason: impl FnOnce() -> String) {
     }
 }
 
+/// The seed's name for [`FeatureBuilder`].
+pub type WazuhFeatureBuilder = FeatureBuilder;
+
 /// Turns alerts into a feature matrix on a regular grid (the seed's WazuhFeatureBuilder),
 /// one alert at a time. Memory is O(buckets × columns), plus while training one count per
 /// (categorical value, bucket) pair seen.

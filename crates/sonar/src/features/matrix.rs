@@ -1,8 +1,25 @@
 //! The feature builder's output: one row per bucket, one column per feature.
 
-use chrono::{DateTime, Utc};
+use std::ops::Range;
+
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::schema::FeatureSchema;
+
+/// The engine's label of the row of the bucket starting at `t`: RFC 3339 in UTC, whole
+/// seconds (`2024-12-01T10:05:00Z`), so that labels sort in time order. The engine's frames,
+/// results, scorer states and training range carry these labels; [`label_time`] reads one back.
+pub fn engine_label(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The bucket start an engine label names ([`engine_label`]); `None` for a label of another
+/// form (a model the reference library exported).
+pub fn label_time(label: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(label)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
 
 /// What the feature builder saw, for the run's summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,18 +77,25 @@ impl FeatureMatrix {
         self.columns.iter().position(|c| c == name)
     }
 
-    /// The engine's input frame: rows labelled with the bucket start (RFC 3339, UTC), the same
-    /// columns and values (NaN where the gap policy leaves a gauge unobserved).
+    /// The engine's input frame: rows labelled with the bucket start ([`engine_label`]), the
+    /// same columns and values (NaN where the gap policy leaves a gauge unobserved).
     pub fn to_frame(&self) -> Result<sonar_mvad::Frame, crate::Error> {
-        let index = self
-            .bucket_starts
-            .iter()
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .collect();
+        self.frame(0..self.rows())
+    }
+
+    /// The engine's input frame of the rows in `rows` ([`Self::to_frame`] of a part).
+    pub fn frame(&self, rows: Range<usize>) -> Result<sonar_mvad::Frame, crate::Error> {
+        let k = self.cols();
+        let starts = self.bucket_starts.get(rows.clone()).ok_or_else(|| {
+            sonar_mvad::MvadError::InvalidData(format!(
+                "rows {rows:?} of a feature matrix of {} rows",
+                self.rows()
+            ))
+        })?;
         Ok(sonar_mvad::Frame::new(
-            index,
+            starts.iter().map(|t| engine_label(*t)).collect(),
             self.columns.clone(),
-            self.values.clone(),
+            self.values[rows.start * k..rows.end * k].to_vec(),
         )?)
     }
 

@@ -47,11 +47,13 @@ mod schema;
 mod spec;
 pub mod value;
 
-pub use builder::{BucketGrid, FeatureBuilder, MAX_BUCKETS};
-pub use matrix::{FeatureMatrix, FeatureStats};
+pub use builder::{BucketGrid, FeatureBuilder, WazuhFeatureBuilder, MAX_BUCKETS};
+pub use matrix::{engine_label, label_time, FeatureMatrix, FeatureStats};
 pub use path::{FieldResolver, FieldSlot};
 pub use schema::{sanitize, CategoricalVocabulary, FeatureSchema, SCHEMA_VERSION};
-pub use spec::{BucketWidth, FeaturePlan, FeatureSpec, MAX_BUCKET_MINUTES};
+pub use spec::{
+    ceil_to_bucket, floor_to_bucket, BucketWidth, FeaturePlan, FeatureSpec, MAX_BUCKET_MINUTES,
+};
 
 /// Name of the alert-count column, always the last column.
 pub const ALERT_COUNT_COLUMN: &str = "alert_count";

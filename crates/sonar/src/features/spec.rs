@@ -1,6 +1,9 @@
 //! What to compute: the scenario's feature settings as written ([`FeatureSpec`], serde) and
 //! the same settings validated into typed values ([`FeaturePlan`]).
 
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::derived::DERIVED_NAMES;
@@ -81,6 +84,52 @@ impl BucketWidth {
     pub fn seconds(self) -> i64 {
         i64::from(self.0) * 60
     }
+
+    /// The width as a time step.
+    pub fn step(self) -> TimeDelta {
+        TimeDelta::seconds(self.seconds())
+    }
+
+    /// The width as a `std` duration (the spacing of synthetic alerts).
+    pub fn duration(self) -> Duration {
+        Duration::from_secs(u64::from(self.0) * 60)
+    }
+
+    /// The start of the bucket holding `t` (buckets are aligned on the Unix epoch).
+    pub fn floor(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        floor_seconds(t, self.seconds())
+    }
+
+    /// `t` if it is a bucket boundary, else the next boundary.
+    pub fn ceil(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        ceil_seconds(t, self.seconds())
+    }
+}
+
+/// Floors `t` to a boundary of buckets `bucket_seconds` wide (positive), aligned on the Unix
+/// epoch; [`BucketWidth::floor`] for a validated width.
+pub fn floor_to_bucket(t: DateTime<Utc>, bucket_seconds: i64) -> DateTime<Utc> {
+    floor_seconds(t, bucket_seconds)
+}
+
+/// Ceils `t` to a boundary of buckets `bucket_seconds` wide (positive);
+/// [`BucketWidth::ceil`] for a validated width.
+pub fn ceil_to_bucket(t: DateTime<Utc>, bucket_seconds: i64) -> DateTime<Utc> {
+    ceil_seconds(t, bucket_seconds)
+}
+
+fn floor_seconds(t: DateTime<Utc>, width: i64) -> DateTime<Utc> {
+    let s = t.timestamp().div_euclid(width) * width;
+    DateTime::from_timestamp(s, 0).unwrap_or(t)
+}
+
+fn ceil_seconds(t: DateTime<Utc>, width: i64) -> DateTime<Utc> {
+    let floor = floor_seconds(t, width);
+    if floor == t {
+        t
+    } else {
+        floor + TimeDelta::seconds(width)
+    }
 }
 
 /// Validated feature settings: paths split, widths checked, duplicates and name clashes refused.
@@ -105,13 +154,7 @@ pub struct FeaturePlan {
 impl FeatureSpec {
     /// Validates the settings into a [`FeaturePlan`]; the error names the key and the problem.
     pub fn validate(&self) -> Result<FeaturePlan, Error> {
-        let bucket = BucketWidth::new(self.bucket_minutes).ok_or_else(|| Error::FeatureSetting {
-            key: "bucket_minutes".to_owned(),
-            problem: format!(
-                "{} is out of range: use 1 to {MAX_BUCKET_MINUTES} minutes (a divisor of 1440 keeps buckets aligned on midnight)",
-                self.bucket_minutes
-            ),
-        })?;
+        let bucket = self.bucket()?;
         let timestamp =
             FieldPath::parse(&self.timestamp_field).ok_or_else(|| Error::FeatureSetting {
                 key: "timestamp_field".to_owned(),
@@ -148,6 +191,19 @@ impl FeatureSpec {
             top_k: (self.categorical_top_k > 0).then_some(self.categorical_top_k),
             derived: self.derived_features,
             timestamp,
+        })
+    }
+}
+
+impl FeatureSpec {
+    /// `bucket_minutes`, checked.
+    pub fn bucket(&self) -> Result<BucketWidth, Error> {
+        BucketWidth::new(self.bucket_minutes).ok_or_else(|| Error::FeatureSetting {
+            key: "bucket_minutes".to_owned(),
+            problem: format!(
+                "{} is out of range: use 1 to {MAX_BUCKET_MINUTES} minutes (a divisor of 1440 keeps buckets aligned on midnight)",
+                self.bucket_minutes
+            ),
         })
     }
 }

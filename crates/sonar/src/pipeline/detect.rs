@@ -4,19 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sonar_mvad::{MvadModel, RowResult, ScorerState, StreamingScorer, ThresholdRule};
 
 use super::fetch::build_features;
 use super::train::write_options;
 use super::{
-    debug_window, floor_to_bucket, indexer_client, needed_fields, open_source, window_range, Clock,
-    Phase, Progress, RunSummary, StopFlag,
+    debug_window, indexer_client, needed_fields, open_source, window_range, Clock, Phase, Progress,
+    RunSummary, StopFlag,
 };
 use crate::config::Settings;
 use crate::detect::{assign_events_after, AnomalyEvent, Detector, ScoredBucket};
-use crate::features::{FeatureBuilder, FeatureSchema};
+use crate::features::{engine_label, label_time, BucketWidth, FeatureBuilder, FeatureSchema};
 use crate::sink::{
     build_anomaly_documents, AnomalySink, DataStreamSink, DocumentContext, IndexSink, JsonlSink,
     WriteInspector,
@@ -61,9 +61,16 @@ impl LoadedModel {
         })
     }
 
-    /// Bucket width in seconds.
-    pub fn bucket_seconds(&self) -> i64 {
-        i64::from(self.schema.bucket_minutes) * 60
+    /// The bucket width the model was trained on (from its schema, which [`Self::load`]
+    /// checked).
+    pub fn bucket(&self) -> Result<BucketWidth, Error> {
+        self.schema.bucket().ok_or_else(|| Error::ModelSchema {
+            path: self.path.clone(),
+            problem: format!(
+                "bucket_minutes {} is out of range; retrain the model",
+                self.schema.bucket_minutes
+            ),
+        })
     }
 
     /// Buckets of context the model reads before the first bucket it scores: `W + TW − 1`.
@@ -73,15 +80,10 @@ impl LoadedModel {
 
     /// Rows the model was trained on (from the stored training range).
     pub fn training_rows(&self) -> u64 {
-        let parse = |s: &str| {
-            DateTime::parse_from_rfc3339(s)
-                .ok()
-                .map(|t| t.with_timezone(&Utc))
-        };
         match &self.model.meta().training_range {
-            Some((a, b)) => match (parse(a), parse(b)) {
-                (Some(a), Some(b)) => {
-                    ((b - a).num_seconds() / self.bucket_seconds()).max(0) as u64 + 1
+            Some((a, b)) => match (label_time(a), label_time(b), self.bucket()) {
+                (Some(a), Some(b), Ok(bucket)) => {
+                    ((b - a).num_seconds() / bucket.seconds()).max(0) as u64 + 1
                 }
                 _ => 0,
             },
@@ -149,7 +151,7 @@ pub fn historical_range(
     model: &LoadedModel,
     now: DateTime<Utc>,
 ) -> Result<TimeRange, Error> {
-    let b = model.bucket_seconds();
+    let b = model.bucket()?;
     if settings.window.is_set() {
         return Ok(window_range(
             settings.window,
@@ -161,10 +163,10 @@ pub fn historical_range(
     if let Some(window) = debug_window(settings, Phase::Detection, b)? {
         return Ok(window);
     }
-    let end = floor_to_bucket(now, b);
+    let end = b.floor(now);
     let lookback =
         TimeDelta::from_std(settings.detection.lookback).unwrap_or(TimeDelta::minutes(10));
-    let start = floor_to_bucket(end - lookback, b).min(end - TimeDelta::seconds(b));
+    let start = b.floor(end - lookback).min(end - b.step());
     Ok(TimeRange { start, end })
 }
 
@@ -223,8 +225,8 @@ pub fn detect(
         Some(range) => range,
         None => historical_range(settings, model, now)?,
     };
-    let b = model.bucket_seconds();
-    let step = TimeDelta::seconds(b);
+    let bucket = model.bucket()?;
+    let step = bucket.step();
     let rule = settings.detection.threshold_rule;
     let mut scorer = resume_scorer(model, request.scorer.as_ref(), range.start - step, rule);
     let context = if scorer.is_some() {
@@ -255,7 +257,7 @@ pub fn detect(
     progress.phase("fetching detection alerts");
     let schema = model.schema.clone();
     let make = move |r: TimeRange| FeatureBuilder::for_detection(&schema, r);
-    let judged = ((range.end - range.start).num_seconds() / b).max(0) as usize;
+    let judged = ((range.end - range.start).num_seconds() / bucket.seconds()).max(0) as usize;
     let fetched = build_features(
         settings,
         source.as_mut(),
@@ -278,15 +280,7 @@ pub fn detect(
     let last = last.max(first);
     let scorer = scorer.get_or_insert_with(|| StreamingScorer::new(&model.model, rule));
     let results = if last > first {
-        let frame = sonar_mvad::Frame::new(
-            matrix.bucket_starts[first..last]
-                .iter()
-                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-                .collect(),
-            matrix.columns.clone(),
-            matrix.values[first * matrix.cols()..last * matrix.cols()].to_vec(),
-        )?;
-        scorer.push_frame(&frame, false)?
+        scorer.push_frame(&matrix.frame(first..last)?, false)?
     } else {
         Vec::new()
     };
@@ -404,10 +398,9 @@ fn resume_scorer<'m>(
         tracing::info!(saved = ?state.threshold_rule(), configured = ?rule, "the threshold rule changed; reading the model's context again");
         return None;
     }
-    let expected = last_bucket.to_rfc3339_opts(SecondsFormat::Secs, true);
-    if state.last_label() != Some(expected.as_str()) {
+    if state.last_label().and_then(label_time) != Some(last_bucket) {
         tracing::info!(
-            saved = ?state.last_label(), expected = %expected,
+            saved = ?state.last_label(), expected = %engine_label(last_bucket),
             "the saved scorer state does not end right before this poll; reading the model's context again"
         );
         return None;

@@ -1,5 +1,5 @@
-//! Fetching a run's alerts into a feature matrix: bucket rounding, streaming pages into the
-//! builder, and (when synthetic alerts are mixed in) collecting them first.
+//! Fetching a run's alerts into a feature matrix: streaming pages into the builder, and (when
+//! synthetic alerts are mixed in) collecting them first.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -15,22 +15,6 @@ use crate::Error;
 
 /// Seed of synthetic alert generation (deterministic runs).
 const SYNTHETIC_SEED: u64 = 42;
-
-/// Floors `t` to a bucket boundary (buckets are aligned on the Unix epoch).
-pub fn floor_to_bucket(t: DateTime<Utc>, bucket_seconds: i64) -> DateTime<Utc> {
-    let s = t.timestamp().div_euclid(bucket_seconds) * bucket_seconds;
-    DateTime::from_timestamp(s, 0).unwrap_or(t)
-}
-
-/// Ceils `t` to a bucket boundary.
-pub fn ceil_to_bucket(t: DateTime<Utc>, bucket_seconds: i64) -> DateTime<Utc> {
-    let floor = floor_to_bucket(t, bucket_seconds);
-    if floor == t {
-        t
-    } else {
-        floor + TimeDelta::seconds(bucket_seconds)
-    }
-}
 
 /// Alerts of one fetch: streamed straight into the builder, or (when synthetic alerts must
 /// be mixed in) collected first.
@@ -143,19 +127,24 @@ pub(crate) fn build_features(
         return stream_into(source, &query, builder, progress, stop);
     }
     let (mut alerts, stats) = collect(source, &query, progress, stop)?;
-    let b = i64::from(settings.features.bucket_minutes) * 60;
-    let bucket = std::time::Duration::from_secs(b.unsigned_abs());
+    let bucket = settings.features.bucket()?;
     let field = settings.features.timestamp_field.clone();
     let mut synthetic = 0u64;
     let mut range = query.range;
     if let Some(injection) = &settings.injection {
-        synthetic += inject(&mut alerts, injection, bucket, now, SYNTHETIC_SEED) as u64;
+        synthetic += inject(
+            &mut alerts,
+            injection,
+            bucket.duration(),
+            now,
+            SYNTHETIC_SEED,
+        ) as u64;
         if let Some(extent) = alerts_extent(&alerts, &field) {
             range = TimeRange {
-                start: range.start.min(floor_to_bucket(extent.start, b)),
+                start: range.start.min(bucket.floor(extent.start)),
                 end: range
                     .end
-                    .max(ceil_to_bucket(extent.end + TimeDelta::seconds(1), b)),
+                    .max(bucket.ceil(extent.end + TimeDelta::seconds(1))),
             };
         }
     }
@@ -170,7 +159,7 @@ pub(crate) fn build_features(
             &alerts,
             &settings.training.synthetic,
             Grid {
-                bucket,
+                bucket: bucket.duration(),
                 first_bucket: Some(range.start),
                 buckets: matrix.rows(),
             },
@@ -180,7 +169,7 @@ pub(crate) fn build_features(
         );
         if let Some(start) = padding.start {
             synthetic += padding.alerts.len() as u64;
-            range.start = floor_to_bucket(start, b);
+            range.start = bucket.floor(start);
             let mut padded = padding.alerts;
             padded.extend(alerts);
             alerts = padded;

@@ -27,12 +27,14 @@ pub mod summary;
 pub mod train;
 pub mod wiring;
 
+/// Bucket rounding for a width held as seconds (kept for library users; the pipeline rounds
+/// with [`crate::features::BucketWidth`]).
+pub use crate::features::{ceil_to_bucket, floor_to_bucket};
 pub use chain::ChainedSource;
 pub use clock::{Clock, Progress, SimulatedClock, StopFlag, SystemClock};
 pub use detect::{
     detect, historical_range, open_sink, DetectOutcome, DetectRequest, LoadedModel, PendingBucket,
 };
-pub use fetch::{ceil_to_bucket, floor_to_bucket};
 pub use realtime::{run_realtime, LoopLimit, PollResult, Poller, RealtimeState};
 pub use serve::{serve, ReloadFlag, ScenarioStatus, ServeRequest, StatusBoard};
 pub use summary::RunSummary;

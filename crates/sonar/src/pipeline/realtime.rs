@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sonar_mvad::ScorerState;
 
 use super::detect::{detect, DetectOutcome, DetectRequest, LoadedModel, PendingBucket};
-use super::{floor_to_bucket, is_transient, Clock, Progress, RunSummary, StopFlag};
+use super::{is_transient, Clock, Progress, RunSummary, StopFlag};
 use crate::config::Settings;
 use crate::detect::AnomalyEvent;
 use crate::sink::AnomalySink;
@@ -214,14 +214,14 @@ impl Poller {
         let delay = TimeDelta::from_std(settings.detection.ingestion_delay).unwrap_or_default();
         let lookback =
             TimeDelta::from_std(settings.detection.lookback).unwrap_or(TimeDelta::minutes(10));
-        let b = model.bucket_seconds();
-        let complete_end = floor_to_bucket(clock.now() - delay, b);
+        let b = model.bucket()?;
+        let complete_end = b.floor(clock.now() - delay);
         let state = &mut self.state;
         let start = state
             .last_scored_end
-            .unwrap_or_else(|| floor_to_bucket(complete_end - lookback, b));
+            .unwrap_or_else(|| b.floor(complete_end - lookback));
         if complete_end <= start {
-            tracing::info!(next_bucket_end = %(start + TimeDelta::seconds(b)), "no complete bucket since the last poll");
+            tracing::info!(next_bucket_end = %(start + b.step()), "no complete bucket since the last poll");
             return Ok(PollResult::NothingNew);
         }
         let request = DetectRequest {

@@ -7,11 +7,11 @@ use sonar_mvad::{EpochReport, MvadError, TrainObserver};
 
 use super::fetch::build_features;
 use super::{
-    debug_window, floor_to_bucket, indexer_client, mvad_params, needed_fields, open_source,
-    window_range, Clock, Phase, Progress, RunSummary, StopFlag,
+    debug_window, indexer_client, mvad_params, needed_fields, open_source, window_range, Clock,
+    Phase, Progress, RunSummary, StopFlag,
 };
 use crate::config::{Settings, SlidingWindow};
-use crate::features::{FeatureBuilder, FeaturePlan};
+use crate::features::{engine_label, FeatureBuilder, FeaturePlan};
 use crate::sink::{DataStreamSink, WriteInspector, WriteOptions};
 use crate::source::{AlertQuery, TimeRange};
 use crate::Error;
@@ -73,7 +73,7 @@ fn training_range(
     plan: &FeaturePlan,
     now: DateTime<Utc>,
 ) -> Result<TimeRange, Error> {
-    let b = plan.bucket.seconds();
+    let b = plan.bucket;
     if settings.window.is_set() {
         return Ok(window_range(
             settings.window,
@@ -85,10 +85,10 @@ fn training_range(
     if let Some(window) = debug_window(settings, Phase::Training, b)? {
         return Ok(window);
     }
-    let end = floor_to_bucket(now, b);
+    let end = b.floor(now);
     let lookback = TimeDelta::from_std(settings.training.lookback).unwrap_or(TimeDelta::hours(24));
     Ok(TimeRange {
-        start: floor_to_bucket(end - lookback, b),
+        start: b.floor(end - lookback),
         end,
     })
 }
@@ -225,9 +225,8 @@ pub fn train(
     })?;
     let meta = model.meta_mut();
     meta.schema = Some(schema);
-    let label = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     if let (Some(first), Some(last)) = (matrix.bucket_starts.first(), matrix.bucket_starts.last()) {
-        meta.training_range = Some((label(*first), label(*last)));
+        meta.training_range = Some((engine_label(*first), engine_label(*last)));
     }
     model.save(&settings.model_path)?;
     if settings.shipping.enabled && settings.shipping.install_templates {

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::fetch::{ceil_to_bucket, floor_to_bucket};
 use super::ChainedSource;
 use crate::config::Settings;
+use crate::features::BucketWidth;
 use crate::source::indexer::{
     IndexerClient, IndexerConnection, IndexerSource, Password, RetryPolicy,
 };
@@ -114,7 +114,7 @@ pub fn debug_file(settings: &Settings, phase: Phase) -> PathBuf {
 pub fn debug_window(
     settings: &Settings,
     phase: Phase,
-    bucket_seconds: i64,
+    bucket: BucketWidth,
 ) -> Result<Option<TimeRange>, Error> {
     if !settings.debug.enabled {
         return Ok(None);
@@ -124,8 +124,8 @@ pub fn debug_window(
         &settings.features.timestamp_field,
     )?;
     Ok(extent.map(|e| TimeRange {
-        start: floor_to_bucket(e.start, bucket_seconds),
-        end: ceil_to_bucket(e.end, bucket_seconds),
+        start: bucket.floor(e.start),
+        end: bucket.ceil(e.end),
     }))
 }
 
@@ -198,14 +198,14 @@ pub fn window_range(
     window: crate::config::RunWindow,
     lookback: std::time::Duration,
     now: DateTime<Utc>,
-    bucket_seconds: i64,
+    bucket: BucketWidth,
 ) -> TimeRange {
-    let end = floor_to_bucket(window.end.unwrap_or(now), bucket_seconds);
+    let end = bucket.floor(window.end.unwrap_or(now));
     let lookback = TimeDelta::from_std(lookback).unwrap_or(TimeDelta::hours(24));
-    let start = floor_to_bucket(window.start.unwrap_or(end - lookback), bucket_seconds);
+    let start = bucket.floor(window.start.unwrap_or(end - lookback));
     TimeRange {
         start,
-        end: end.max(start + TimeDelta::seconds(bucket_seconds)),
+        end: end.max(start + bucket.step()),
     }
 }
 
@@ -232,12 +232,13 @@ mod tests {
     #[test]
     fn window_range_fills_a_missing_end_with_now_and_a_missing_start_with_the_lookback() {
         let now = t("2024-05-08T10:07:00Z");
+        let five = BucketWidth::new(5).expect("width");
         let hour = std::time::Duration::from_secs(3600);
         let both = RunWindow {
             start: Some(t("2024-05-01T00:02:00Z")),
             end: Some(t("2024-05-02T00:04:59Z")),
         };
-        let r = window_range(both, hour, now, 300);
+        let r = window_range(both, hour, now, five);
         assert_eq!(
             (r.start, r.end),
             (t("2024-05-01T00:00:00Z"), t("2024-05-02T00:00:00Z"))
@@ -246,7 +247,7 @@ mod tests {
             start: Some(t("2024-05-08T08:00:00Z")),
             end: None,
         };
-        let r = window_range(only_start, hour, now, 300);
+        let r = window_range(only_start, hour, now, five);
         assert_eq!(
             (r.start, r.end),
             (t("2024-05-08T08:00:00Z"), t("2024-05-08T10:05:00Z"))
@@ -255,7 +256,7 @@ mod tests {
             start: None,
             end: Some(t("2024-05-08T09:00:00Z")),
         };
-        let r = window_range(only_end, hour, now, 300);
+        let r = window_range(only_end, hour, now, five);
         assert_eq!(
             (r.start, r.end),
             (t("2024-05-08T08:00:00Z"), t("2024-05-08T09:00:00Z"))
@@ -265,7 +266,7 @@ mod tests {
             start: Some(t("2024-05-08T09:01:00Z")),
             end: Some(t("2024-05-08T09:02:00Z")),
         };
-        let r = window_range(tiny, hour, now, 300);
+        let r = window_range(tiny, hour, now, five);
         assert_eq!(
             (r.start, r.end),
             (t("2024-05-08T09:00:00Z"), t("2024-05-08T09:05:00Z"))

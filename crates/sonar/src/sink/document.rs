@@ -33,6 +33,10 @@ pub const INTERPRETATION_ENTRIES: usize = 3;
 /// (`detection.top_contributors`).
 pub const DEFAULT_TOP_CONTRIBUTORS: usize = 5;
 
+/// The seed's name for [`DocumentContext`], which builds the documents
+/// ([`DocumentContext::build_anomaly_documents`]).
+pub type MvadPostProcessor = DocumentContext;
+
 /// What is the same for every document of one detection run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocumentContext {
@@ -62,6 +66,14 @@ pub struct DocumentContext {
     pub detection_timestamp: DateTime<Utc>,
     /// How many entries `top_contributors` keeps.
     pub top_contributors: usize,
+}
+
+impl DocumentContext {
+    /// The documents of the anomalous buckets ([`build_anomaly_documents`]); the seed's
+    /// `MVADPostProcessor.build_wazuh_anomaly_docs`.
+    pub fn build_anomaly_documents(&self, buckets: &[ScoredBucket]) -> Vec<AnomalyDocument> {
+        build_anomaly_documents(self, buckets)
+    }
 }
 
 /// Renders a time the way the original did (Python `isoformat()` on a UTC time):

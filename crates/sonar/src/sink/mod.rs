@@ -28,7 +28,7 @@ pub mod stream;
 pub use bulk::{HttpReply, ItemRetry, Transport};
 pub use document::{
     build_anomaly_document, build_anomaly_documents, document_id, AnomalyDocument, DocumentContext,
-    DEFAULT_TOP_CONTRIBUTORS,
+    MvadPostProcessor, DEFAULT_TOP_CONTRIBUTORS,
 };
 pub use index::{IndexSink, DEFAULT_ANOMALIES_INDEX};
 pub use inspect::{WriteInspector, WriteOptions};

@@ -4,9 +4,8 @@
 //! N alerts one bucket apart around the real ones, and padding (`--fill-with-synthetic`), which
 //! adds buckets before the first real one until training has enough of them. Every synthetic
 //! alert carries `"sonar_synthetic": true`, rule id `999999` and agent `sonar-synthetic`, so it
-//! can be told apart from real data. [`demo`] generates the bundled demo data.
-
-pub mod demo;
+//! can be told apart from real data. The demo-data generator lives in
+//! the `sonar-eval` crate.
 
 use std::net::IpAddr;
 use std::time::Duration;

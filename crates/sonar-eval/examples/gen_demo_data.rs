@@ -1,11 +1,11 @@
 //! Regenerates the bundled demo data in `demo/` (deterministic: the same bytes every run).
 //!
-//! `cargo run -p sonar --example gen_demo_data [OUT_DIR]` (default: `demo` at the workspace root).
+//! `cargo run -p sonar-eval --example gen_demo_data [OUT_DIR]` (default: `demo` at the workspace root).
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use sonar::synthetic::demo::{generate, DEMO_SEED};
+use sonar_eval::demo::{generate, DEMO_SEED};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = match std::env::args_os().nth(1) {

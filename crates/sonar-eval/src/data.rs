@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::error::Error;
+use crate::Error;
 
 /// Header names of the ground-truth column.
 pub const LABEL_COLUMNS: [&str; 3] = ["label", "is_anomaly", "anomaly"];
@@ -148,11 +148,7 @@ pub fn read_scores(path: &Path) -> Result<Vec<f64>, Error> {
 }
 
 fn read_text(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|source| Error::Io {
-        action: "reading",
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))
 }
 
 /// The numbers of a one-column CSV after its header; `what` names a value in errors.

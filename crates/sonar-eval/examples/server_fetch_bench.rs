@@ -5,7 +5,7 @@
 //!
 //! Needs a running OpenSearch-compatible server with nothing in `sonar-bench-alerts`:
 //! `bench/server_fetch.sh` starts osmem-server on loopback and runs this. By hand:
-//! `cargo run --release -p sonar --example server_fetch_bench -- --url http://127.0.0.1:PORT
+//! `cargo run --release -p sonar-eval --example server_fetch_bench -- --url http://127.0.0.1:PORT
 //! [--alerts 100000] [--repeat 3] [--page-sizes 1000,10000]`.
 //!
 //! The alerts are the bundled demo alerts (security and resource files, deterministic),
@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 use sonar::features::{FeatureBuilder, FeatureMatrix, FeatureSchema, FeatureSpec};
 use sonar::source::indexer::{IndexerClient, IndexerConnection, IndexerSource, RetryPolicy};
 use sonar::source::{Alert, AlertQuery, AlertSource, TimeRange};
-use sonar::synthetic::{demo, wazuh_timestamp};
+use sonar::synthetic::wazuh_timestamp;
+use sonar_eval::demo;
 
 const INDEX: &str = "sonar-bench-alerts";
 const DAY_START: i64 = 1_733_011_200; // 2024-12-01T00:00:00Z

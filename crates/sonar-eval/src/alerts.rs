@@ -26,16 +26,16 @@ use sonar_mvad::ScoreCalibration;
 
 use super::baselines::PcaBaseline;
 use super::metrics::vus_pr;
-use crate::config::{DetectionMode, Settings};
-use crate::detect::{group_events_after, AnomalyEvent, Detector, ScoredBucket};
-use crate::features::{FeatureBuilder, FeatureMatrix};
-use crate::field::FieldPath;
-use crate::pipeline::{self, DetectRequest, LoadedModel, StopFlag, SystemClock};
-use crate::sink::{JsonlSink, WriteInspector};
-use crate::source::local::LocalFiles;
-use crate::source::timestamp::parse_timestamp_value;
-use crate::source::{AlertQuery, AlertSource, TimeRange};
 use crate::Error;
+use sonar::config::{DetectionMode, Settings};
+use sonar::detect::{group_events_after, AnomalyEvent, Detector, ScoredBucket};
+use sonar::features::{BucketWidth, FeatureBuilder, FeatureMatrix};
+use sonar::field::FieldPath;
+use sonar::pipeline::{self, DetectRequest, LoadedModel, StopFlag, SystemClock};
+use sonar::sink::{JsonlSink, WriteInspector};
+use sonar::source::local::LocalFiles;
+use sonar::source::timestamp::parse_timestamp_value;
+use sonar::source::{AlertQuery, AlertSource, TimeRange};
 
 /// Method name of the scenario as written (the defaults a user gets).
 pub const DEFAULT: &str = "default";
@@ -191,13 +191,10 @@ pub fn run(request: &AlertEvalRequest) -> Result<AlertEvalReport, Error> {
             });
         }
     }
-    std::fs::create_dir_all(&request.work_dir).map_err(|e| Error::Io {
-        action: "creating directory",
-        path: request.work_dir.clone(),
-        source: e,
-    })?;
+    std::fs::create_dir_all(&request.work_dir)
+        .map_err(|e| Error::io("creating directory", &request.work_dir, e))?;
     let ts_field = request.settings.features.timestamp_field.clone();
-    let bucket_seconds = i64::from(request.settings.features.bucket_minutes) * 60;
+    let bucket = request.settings.features.bucket()?;
     let is_ait = is_ait_csv(&request.alerts)?;
     let (mut windows, others) = match &request.attacks {
         Attacks::TimeLabel if is_ait => (ait_windows(&request.alerts)?, Vec::new()),
@@ -217,9 +214,9 @@ pub fn run(request: &AlertEvalRequest) -> Result<AlertEvalReport, Error> {
         )?,
     };
     windows.sort_by_key(|w| w.start);
-    let (train_file, detect_file) = split_files(request, &windows, is_ait, bucket_seconds)?;
-    let training = file_range(&train_file, &ts_field, bucket_seconds)?;
-    let detection = file_range(&detect_file, &ts_field, bucket_seconds)?;
+    let (train_file, detect_file) = split_files(request, &windows, is_ait, bucket)?;
+    let training = file_range(&train_file, &ts_field, bucket)?;
+    let detection = file_range(&detect_file, &ts_field, bucket)?;
     windows.retain(|w| w.overlaps(detection.start, detection.end));
     if windows.is_empty() {
         return Err(Error::EvalInput {
@@ -335,17 +332,11 @@ fn engine_buckets(settings: &Settings, stop: &StopFlag) -> Result<Vec<ScoredBuck
     match std::fs::remove_file(&settings.debug.anomalies_file) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(Error::Io {
-                action: "removing",
-                path: settings.debug.anomalies_file.clone(),
-                source: e,
-            })
-        }
+        Err(e) => return Err(Error::io("removing", &settings.debug.anomalies_file, e)),
     }
     let mut sink = JsonlSink::new(
         settings.debug.anomalies_file.clone(),
-        WriteInspector::new(crate::sink::WriteOptions::default()),
+        WriteInspector::new(sonar::sink::WriteOptions::default()),
     );
     let outcome = pipeline::detect(
         settings,
@@ -400,7 +391,7 @@ fn pca_buckets(
         min_consecutive: request.settings.detection.min_consecutive.max(1),
         engine_gate: false,
     };
-    let step = TimeDelta::seconds(model.bucket_seconds());
+    let step = model.bucket()?.step();
     let anomaly: Vec<f64> = scores
         .iter()
         .map(|s| detector.calibration.anomaly_score(*s))
@@ -532,25 +523,18 @@ fn is_ait_csv(path: &Path) -> Result<bool, Error> {
     let mut first = String::new();
     std::io::BufReader::new(file)
         .read_line(&mut first)
-        .map_err(|e| io_error("reading", path, e))?;
+        .map_err(|e| Error::io("reading", path, e))?;
     Ok(first.trim_end() == AIT_HEADER)
 }
 
 fn open(path: &Path) -> Result<std::fs::File, Error> {
     std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::LocalPathMissing {
+        std::io::ErrorKind::NotFound => sonar::Error::LocalPathMissing {
             path: path.to_owned(),
-        },
-        _ => io_error("reading", path, e),
+        }
+        .into(),
+        _ => Error::io("reading", path, e),
     })
-}
-
-fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// One row of an AIT-ADS alert CSV.
@@ -571,7 +555,7 @@ fn for_each_ait_row(
 ) -> Result<(), Error> {
     let reader = std::io::BufReader::new(open(path)?);
     for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| io_error("reading", path, e))?;
+        let line = line.map_err(|e| Error::io("reading", path, e))?;
         if i == 0 || line.trim().is_empty() {
             continue;
         }
@@ -653,7 +637,7 @@ fn read_windows(
     detect_file: Option<&Path>,
     scenario: Option<&str>,
 ) -> Result<(Vec<AttackWindow>, Vec<AttackWindow>), Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_error("reading", path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
     let bad = |problem: String| Error::EvalInput {
         path: path.to_owned(),
         problem,
@@ -709,7 +693,7 @@ fn split_files(
     request: &AlertEvalRequest,
     windows: &[AttackWindow],
     is_ait: bool,
-    bucket_seconds: i64,
+    bucket: BucketWidth,
 ) -> Result<(PathBuf, PathBuf), Error> {
     match (&request.detect_alerts, is_ait) {
         (Some(_), true) => {
@@ -730,30 +714,35 @@ fn split_files(
                 path: request.alerts.clone(),
                 problem: "no attack window to end training at; give --train-until".into(),
             })?;
-            pipeline::floor_to_bucket(first.start, bucket_seconds)
+            bucket.floor(first.start)
         }
     };
     let train_path = request.work_dir.join("training.ndjson");
     let detect_path = request.work_dir.join("detection.ndjson");
     let create = |p: &Path| -> Result<std::io::BufWriter<std::fs::File>, Error> {
         Ok(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| io_error("writing", p, e))?,
+            std::fs::File::create(p).map_err(|e| Error::io("writing", p, e))?,
         ))
     };
     let (mut train, mut detect) = (create(&train_path)?, create(&detect_path)?);
     let mut counts = (0u64, 0u64);
-    let mut write = |alert: &Value, t: DateTime<Utc>| -> Result<(), Error> {
+    // A library error, so that the local files' stream callback can return it too.
+    let mut write = |alert: &Value, t: DateTime<Utc>| -> Result<(), sonar::Error> {
         let (out, path, n) = if t < until {
             (&mut train, &train_path, &mut counts.0)
         } else {
             (&mut detect, &detect_path, &mut counts.1)
         };
         *n += 1;
-        writeln!(out, "{alert}").map_err(|e| io_error("writing", path, e))
+        writeln!(out, "{alert}").map_err(|source| sonar::Error::Io {
+            action: "writing",
+            path: path.clone(),
+            source,
+        })
     };
     if is_ait {
         for_each_ait_row(&request.alerts, &mut |row| {
-            write(&ait_alert(&row), row.time)
+            Ok(write(&ait_alert(&row), row.time)?)
         })?;
     } else {
         let field = &request.settings.features.timestamp_field;
@@ -783,7 +772,7 @@ fn split_files(
         })?;
     }
     for (out, p) in [(&mut train, &train_path), (&mut detect, &detect_path)] {
-        out.flush().map_err(|e| io_error("writing", p, e))?;
+        out.flush().map_err(|e| Error::io("writing", p, e))?;
     }
     if counts.0 == 0 || counts.1 == 0 {
         return Err(Error::EvalInput {
@@ -798,14 +787,14 @@ fn split_files(
 }
 
 /// A file's alert extent snapped to whole buckets.
-fn file_range(path: &Path, field: &str, bucket_seconds: i64) -> Result<TimeRange, Error> {
+fn file_range(path: &Path, field: &str, bucket: BucketWidth) -> Result<TimeRange, Error> {
     let extent = pipeline::file_extent(path, field)?.ok_or_else(|| Error::EvalInput {
         path: path.to_owned(),
         problem: format!("no alert with a readable `{field}`"),
     })?;
     Ok(TimeRange {
-        start: pipeline::floor_to_bucket(extent.start, bucket_seconds),
-        end: pipeline::ceil_to_bucket(extent.end, bucket_seconds),
+        start: bucket.floor(extent.start),
+        end: bucket.ceil(extent.end),
     })
 }
 

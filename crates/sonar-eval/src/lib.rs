@@ -20,6 +20,8 @@
 pub mod alerts;
 pub mod baselines;
 pub mod data;
+pub mod demo;
+mod error;
 pub mod metrics;
 
 use std::path::PathBuf;
@@ -31,9 +33,8 @@ use sonar_mvad::score::{ErrorKind, Scoring, WindowOutputs};
 use sonar_mvad::{Frame, ModelMeta, MvadModel, MvadParams, TrainingSummary};
 
 pub use data::LabelledSeries;
+pub use error::Error;
 pub use metrics::Metrics;
-
-use crate::error::Error;
 
 /// Method name of our engine in reports.
 pub const ENGINE: &str = "sonar-mvad";
@@ -314,11 +315,7 @@ pub fn write_scores(
         }
         text.push('\n');
     }
-    std::fs::write(path, text).map_err(|source| Error::Io {
-        action: "writing",
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::write(path, text).map_err(|e| Error::io("writing", path, e))
 }
 
 /// Trains the engine and the PCA baseline on `train`, scores every row of `test` (which

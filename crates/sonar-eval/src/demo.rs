@@ -1,6 +1,6 @@
 //! The bundled demo data: Wazuh-shaped alerts from a small fleet (Linux and Windows agents)
 //! with daily and weekly seasonality, and labelled attacks injected into the detection files.
-//! Deterministic for a seed (ChaCha8), so `cargo run -p sonar --example gen_demo_data`
+//! Deterministic for a seed (ChaCha8), so `cargo run -p sonar-eval --example gen_demo_data`
 //! reproduces the committed `demo/` byte for byte.
 //!
 //! Files: `security_training.ndjson` (7 days of normal activity), `security_detection.ndjson`
@@ -14,8 +14,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::wazuh_timestamp;
-use crate::source::Alert;
+use sonar::source::Alert;
+use sonar::synthetic::wazuh_timestamp;
 
 /// Seed of the committed demo data.
 pub const DEMO_SEED: u64 = 20240501;

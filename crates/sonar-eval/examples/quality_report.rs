@@ -1,8 +1,8 @@
-//! Quality report: evaluates our engine and the baselines (`sonar::eval`) on the development
+//! Quality report: evaluates our engine and the baselines (`sonar_eval`) on the development
 //! data in `../shared/data` and writes `docs/quality.md` (plus the raw reports as JSON).
 //!
 //! ```text
-//! cargo run --release -p sonar --example quality_report -- [--full] [--epochs N]
+//! cargo run --release -p sonar-eval --example quality_report -- [--full] [--epochs N]
 //!     [--params JSON] [--longer JSON] [--data DIR] [--out docs/quality.md] [--json FILE]
 //!     [--only FAMILY] [--export DIR] [--reference DIR] [--scores DIR] [--improved METHOD]
 //!     [--render FILE --seconds S]
@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use sonar::eval::{self, data, EvalOptions, EvalReport, LabelledSeries, Metrics, ScoreVariant};
+use sonar_eval::{
+    self as eval, data, EvalOptions, EvalReport, LabelledSeries, Metrics, ScoreVariant,
+};
 use sonar_mvad::MvadParams;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -707,7 +709,7 @@ fn markdown(
         md,
         "- Every test row is scored (the last W training rows give the first windows their context); \
          the faithful score is the engine's mean weighted forecast error (the variants: see Findings). Metrics are defined in \
-         `crates/sonar/src/eval/metrics.rs`: VUS-PR with buffers 0..L = {} (11 steps), AUC-PR = average \
+         `crates/sonar-eval/src/metrics.rs`: VUS-PR with buffers 0..L = {} (11 steps), AUC-PR = average \
          precision, best F1 / event F1 / PA-F1 are the best over thresholds. PA-F1 is shown only with the \
          random score's PA-F1 in the same table: it flatters any detector.",
         options.vus_max_buffer
@@ -897,7 +899,7 @@ fn markdown(
          misalignment.** Faithful AUC-ROC below 0.5 here: {}. Checked and ruled out: the metric code (AUC-ROC and AP \
          equal scikit-learn's on a case with ties, and mirror when the score is negated: `metrics::tests`), the \
          alignment (a spike at test row 37 gives the first maximal score at row 37 exactly: \
-         `eval::tests::a_test_row_gets_the_score_of_the_window_that_forecasts_it`), labels (the files have one label \
+         `sonar_eval::tests::a_test_row_gets_the_score_of_the_window_that_forecasts_it`), labels (the files have one label \
          per test row, checked on load). The Python reference, scored by its own `inference` on the same rows, is \
          below 0.5 on the same series. The faithful error saturates at half a variable's training range, and a \
          variable constant in training (most of SMAP/MSL's binary command columns: 54 of MSL's 55 columns are \
