@@ -10,7 +10,7 @@ use crate::errors::{self, IntoPy};
 
 /// Decodes native-endian `f64`s.
 pub fn floats(bytes: &[u8]) -> PyResult<Vec<f64>> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return Err(errors::data(format!(
             "the value buffer holds {} bytes, not a whole number of float64 values",
             bytes.len()
