@@ -7,7 +7,7 @@
 //! vectorises, with one allocation set per window, and batches of windows are spread over the
 //! cores with rayon.
 //!
-//! The arithmetic is the network's (`net.rs`, mvad_reference.md §3) in f32; sums run in a
+//! The arithmetic is the network's (`net.rs`; docs/mvad.md, "What is faithful") in f32; sums run in a
 //! different order than burn's kernels and `exp` is a polynomial with about one ulp of error,
 //! so outputs agree with the burn forward to about 1e-6 (test
 //! `native_forward_matches_the_burn_network`), well inside the golden tolerances, which the

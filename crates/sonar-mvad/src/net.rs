@@ -1,4 +1,4 @@
-//! The network (`MultivariateGraphAttnDetector` of the reference, mvad_reference.md §3) in
+//! The network (`MultivariateGraphAttnDetector` of the reference; docs/mvad.md) in
 //! burn: fixed 7-point moving average, adaptive max-pool to 100 steps, time- and
 //! feature-oriented graph attention without projection, a GRU (3k → 100), a forecast head and
 //! a VAE head. Weights are loaded from and exported to [`Weights`] under torch's names.

@@ -1,4 +1,4 @@
-//! Preprocessing exactly as the reference (mvad_reference.md §2): rows sorted by label,
+//! Preprocessing exactly as the reference (docs/mvad.md, "What is faithful"): rows sorted by label,
 //! variables sorted by name, missing values filled, min-max normalisation with the statistics
 //! of the training split, windows, and the per-variable `pct_weight` heuristic.
 

@@ -1,4 +1,4 @@
-//! From forecasts to results, exactly as the reference (mvad_reference.md §5): per-variable
+//! From forecasts to results, exactly as the reference (docs/mvad.md, "What is faithful"): per-variable
 //! errors, weighted mean score, the lagged 95th-percentile local threshold with its hard
 //! bounds, severity, contribution scores and correlation changes.
 //!
@@ -251,7 +251,7 @@ impl<'de> Deserialize<'de> for Scoring {
 }
 
 impl Scoring {
-    /// The reference library's score (mvad_reference.md §5), what the golden fixtures hold.
+    /// The reference library's score (docs/mvad.md, "What is faithful"), what the golden fixtures hold.
     pub fn faithful() -> Self {
         Self {
             error: ErrorKind::Faithful,

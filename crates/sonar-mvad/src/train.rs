@@ -1,4 +1,4 @@
-//! Fitting, as the reference (mvad_reference.md §4): loss = forecast SSE + β·(reconstruction
+//! Fitting, as the reference (docs/mvad.md, "What is faithful"): loss = forecast SSE + β·(reconstruction
 //! SSE + KL), Adam, Gaussian input noise σ 0.1 on the [0, 1]-clipped training windows,
 //! attention dropout 0.5, best-validation-loss weights kept, threshold = the `level` quantile
 //! of the training scores. Every random draw comes from one seeded ChaCha stream, so a seed

@@ -137,7 +137,7 @@ impl NativeClient {
             .transpose()?;
         let query = AlertQuery {
             range,
-            timestamp_field: s.wazuh.timestamp_field.clone(),
+            timestamp_field: s.features.timestamp_field.clone(),
             fields: Vec::new(),
             alert_filter,
         };

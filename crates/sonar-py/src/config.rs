@@ -49,7 +49,7 @@ impl NativeSettings {
                 "ca_cert": w.tls.ca_cert.as_ref().map(|p| p.display().to_string()),
                 "alerts_index_pattern": w.alerts_index_pattern,
                 "anomalies_index": w.anomalies_index,
-                "timestamp_field": w.timestamp_field,
+                "timestamp_field": f.timestamp_field,
                 "page_size": w.page_size,
                 "max_retries": w.max_retries,
             },
@@ -64,7 +64,7 @@ impl NativeSettings {
                 "categorical_fields": f.categorical_fields,
                 "categorical_top_k": f.categorical_top_k,
                 "derived_features": f.derived_features,
-                "alert_filter": f.alert_filter,
+                "alert_filter": s.alert_filter,
                 "max_numeric_fields": f.max_numeric_fields,
             },
             "debug": {

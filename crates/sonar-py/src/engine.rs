@@ -318,7 +318,7 @@ fn empty_schema(s: &sonar::config::Settings) -> FeatureSchema {
     FeatureSchema {
         version: sonar::features::SCHEMA_VERSION,
         bucket_minutes: s.features.bucket_minutes,
-        timestamp_field: s.wazuh.timestamp_field.clone(),
+        timestamp_field: s.features.timestamp_field.clone(),
         numeric_fields: Vec::new(),
         max_numeric_fields: Vec::new(),
         derived_features: false,

@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use pyo3::prelude::*;
 use sonar::features::{FeatureBuilder, FeatureSchema};
 use sonar::field::FieldPath;
-use sonar::pipeline::{ceil_to_bucket, feature_spec, floor_to_bucket};
+use sonar::pipeline::{ceil_to_bucket, floor_to_bucket};
 use sonar::source::timestamp::parse_timestamp_value;
 use sonar::source::{Alert, TimeRange};
 
@@ -61,7 +61,7 @@ pub fn build_timeseries<'py>(
     let matrix = py.detach(|| -> Result<_, sonar::Error> {
         let (plan, timestamp_field) = match &schema {
             Some(schema) => (schema.plan()?, schema.timestamp_field.clone()),
-            None => (feature_spec(s).validate()?, s.wazuh.timestamp_field.clone()),
+            None => (s.features.validate()?, s.features.timestamp_field.clone()),
         };
         let b = plan.bucket.seconds();
         let span = extent(&alerts, &timestamp_field);

@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .insert("epochs".into(), serde_json::json!(3));
 
     // "Connect" (debug mode: the local demo files) and fetch the training window.
-    let plan = pipeline::feature_spec(&cfg).validate()?;
+    let plan = cfg.features.validate()?;
     let range = pipeline::file_extent(&cfg.debug.training_data, "timestamp")?
         .ok_or("the training file holds no alert")?;
     let range = TimeRange {

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod detect;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod features;

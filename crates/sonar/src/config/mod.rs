@@ -22,10 +22,13 @@
 //! ```
 
 mod file;
+mod key;
+mod keys;
 mod path;
+mod reference;
+mod resolve;
 mod scenario;
 mod schema;
-mod secret;
 mod settings;
 
 #[cfg(test)]
@@ -33,18 +36,15 @@ mod tests;
 
 use std::path::Path;
 
-pub use file::{
-    ConfigFile, DebugSection, FeaturesSection, Loaded, MvadSection, ShippingSection, VerifySsl,
-    WazuhSection,
-};
+pub use crate::source::{Secret, SecretOrigin};
+pub use file::{ConfigFile, Loaded, VerifySsl};
 pub use path::normalise_path;
-pub use scenario::{slug, DetectionSection, ScenarioFile, TrainingSection};
-pub use secret::{Secret, SecretOrigin};
+pub use reference::key_reference;
+pub use scenario::{slug, ScenarioFile};
 pub use settings::{
-    resolve, DebugSettings, DetectionMode, DetectionSettings, Device, Environment, FeatureSettings,
-    MvadSettings, Overrides, PayloadSettings, RunWindow, ScenarioInfo, Settings, ShippingSettings,
-    SlidingWindow, Tls, TrainingSettings, WazuhSettings, DEFAULT_CONFIG_PATH, ENV_PASSWORD,
-    ENV_URL, ENV_USERNAME,
+    resolve, DebugSettings, DetectionMode, DetectionSettings, Device, Environment, MvadSettings,
+    Overrides, PayloadSettings, RunWindow, ScenarioInfo, Settings, ShippingSettings, SlidingWindow,
+    Tls, TrainingSettings, WazuhSettings, DEFAULT_CONFIG_PATH, ENV_PASSWORD, ENV_URL, ENV_USERNAME,
 };
 
 use crate::Error;

@@ -10,146 +10,53 @@
 //! against the directory of the file that names them (normalised: `config/../models/x` is
 //! `models/x`). After the walk, deserialising into the serde structs cannot fail on shape;
 //! range checks happen on the typed values.
-//! `schema_matches_structs` (tests) keeps this table and the serde structs in step.
+//! The key tree is the declarations of `keys.rs`: a path is a key when one is declared with it
+//! for the file's side, a section when declared keys lie below it.
 
 use std::path::Path;
 
 use serde_yaml::{Mapping, Value};
 
+use super::key::Kind;
+use super::keys;
 use super::path::normalise_path;
 
 use crate::Error;
 
-/// What a key accepts.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Kind {
-    /// `true` / `false`.
-    Bool,
-    /// A whole number ≥ 0.
-    UInt,
-    /// Any number.
-    Float,
-    /// A string.
-    Str,
-    /// A list of strings.
-    StrList,
-    /// A file or directory path, resolved against the naming file's directory.
-    Path,
-    /// A boolean, or a CA bundle path (the original's `verify_ssl` accepted both).
-    BoolOrPath,
-    /// A mapping with free keys (checked elsewhere: `extra_params`).
-    FreeMap,
-    /// An OpenSearch query fragment: any mapping.
-    Query,
-    /// A nested section with known keys.
-    Section(&'static [(&'static str, Kind)]),
+/// Which kind of file a walk checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileSide {
+    /// A config file.
+    Config,
+    /// A scenario file.
+    Scenario,
 }
 
-const WAZUH: &[(&str, Kind)] = &[
-    ("base_url", Kind::Str),
-    ("username", Kind::Str),
-    ("password", Kind::Str),
-    ("password_file", Kind::Path),
-    ("verify_ssl", Kind::BoolOrPath),
-    ("ca_cert", Kind::Path),
-    ("alerts_index_pattern", Kind::Str),
-    ("anomalies_index", Kind::Str),
-    ("timestamp_field", Kind::Str),
-    ("page_size", Kind::UInt),
-    ("connect_timeout_seconds", Kind::UInt),
-    ("request_timeout_seconds", Kind::UInt),
-    ("max_retries", Kind::UInt),
-];
+/// What a dotted path is in a file of one side.
+enum Known {
+    /// A declared key.
+    Leaf(Kind),
+    /// A section holding declared keys.
+    Section,
+}
 
-const MVAD: &[(&str, Kind)] = &[
-    ("sliding_window", Kind::UInt),
-    ("device", Kind::Str),
-    ("extra_params", Kind::FreeMap),
-];
-
-const FEATURES: &[(&str, Kind)] = &[
-    ("numeric_fields", Kind::StrList),
-    ("bucket_minutes", Kind::UInt),
-    ("categorical_fields", Kind::StrList),
-    ("categorical_top_k", Kind::UInt),
-    ("derived_features", Kind::Bool),
-    ("alert_filter", Kind::Query),
-    ("max_numeric_fields", Kind::StrList),
-];
-
-const DEBUG: &[(&str, Kind)] = &[
-    ("enabled", Kind::Bool),
-    ("data_dir", Kind::Path),
-    ("training_data_file", Kind::Str),
-    ("detection_data_file", Kind::Str),
-    ("anomalies_file", Kind::Path),
-];
-
-const SHIPPING: &[(&str, Kind)] = &[
-    ("enabled", Kind::Bool),
-    ("install_templates", Kind::Bool),
-    ("scenario_id", Kind::Str),
-];
-
-/// Top level of a config file (`config/default_config.yaml`).
-pub(crate) const CONFIG: &[(&str, Kind)] = &[
-    ("wazuh", Kind::Section(WAZUH)),
-    ("mvad", Kind::Section(MVAD)),
-    ("features", Kind::Section(FEATURES)),
-    ("debug", Kind::Section(DEBUG)),
-    ("shipping", Kind::Section(SHIPPING)),
-    ("model_path", Kind::Path),
-];
-
-const TRAINING: &[(&str, Kind)] = &[
-    ("lookback_hours", Kind::UInt),
-    ("numeric_fields", Kind::StrList),
-    ("categorical_fields", Kind::StrList),
-    ("categorical_top_k", Kind::UInt),
-    ("bucket_minutes", Kind::UInt),
-    ("sliding_window", Kind::UInt),
-    ("device", Kind::Str),
-    ("extra_params", Kind::FreeMap),
-    ("derived_features", Kind::Bool),
-    ("alert_filter", Kind::Query),
-    ("max_numeric_fields", Kind::StrList),
-    ("min_samples", Kind::UInt),
-    ("retrain_every_hours", Kind::UInt),
-    ("fill_with_synthetic", Kind::Bool),
-    ("synthetic_count", Kind::UInt),
-    ("synthetic_mode", Kind::Str),
-    ("synthetic_level", Kind::UInt),
-    ("synthetic_srcip", Kind::Str),
-];
-
-const DETECTION: &[(&str, Kind)] = &[
-    ("mode", Kind::Str),
-    ("lookback_minutes", Kind::UInt),
-    ("polling_interval_seconds", Kind::UInt),
-    ("ingestion_delay_seconds", Kind::UInt),
-    ("threshold", Kind::Float),
-    ("false_alarm_rate", Kind::Float),
-    ("min_consecutive", Kind::UInt),
-    ("threshold_rule", Kind::Str),
-    ("print_payloads", Kind::Bool),
-    ("dry_run", Kind::Bool),
-    ("payload_dir", Kind::Path),
-    ("fill_with_synthetic", Kind::Bool),
-    ("synthetic_count", Kind::UInt),
-];
-
-/// Top level of a scenario file (`scenarios/*.yaml`).
-pub(crate) const SCENARIO: &[(&str, Kind)] = &[
-    ("name", Kind::Str),
-    ("description", Kind::Str),
-    ("enabled", Kind::Bool),
-    ("model_name", Kind::Str),
-    ("training", Kind::Section(TRAINING)),
-    ("detection", Kind::Section(DETECTION)),
-    ("shipping", Kind::Section(SHIPPING)),
-    ("debug", Kind::Section(DEBUG)),
-    ("wazuh", Kind::Section(WAZUH)),
-];
+fn known(side: FileSide, path: &str) -> Option<Known> {
+    let mut section = false;
+    for key in keys::ALL {
+        let declared = match side {
+            FileSide::Config => key.config(),
+            FileSide::Scenario => key.scenario(),
+        };
+        let Some(declared) = declared else { continue };
+        if declared == path {
+            return Some(Known::Leaf(key.kind()));
+        }
+        section |= declared
+            .strip_prefix(path)
+            .is_some_and(|rest| rest.starts_with('.'));
+    }
+    section.then_some(Known::Section)
+}
 
 /// Keys that moved or were misspelt in files written for the original, with the hint shown
 /// next to the "unknown key" warning.
@@ -185,13 +92,13 @@ impl Walk<'_> {
 /// nulls removed, paths resolved). An empty document is an empty mapping.
 pub(crate) fn check_document(
     doc: &mut Value,
-    fields: &'static [(&'static str, Kind)],
+    side: FileSide,
     walk: &mut Walk<'_>,
 ) -> Result<(), Error> {
     if doc.is_null() {
         *doc = Value::Mapping(Mapping::new());
     }
-    check_section(doc, fields, "", walk)
+    check_section(doc, side, "", walk)
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -216,7 +123,7 @@ fn describe(value: &Value) -> String {
 
 fn check_section(
     value: &mut Value,
-    fields: &'static [(&'static str, Kind)],
+    side: FileSide,
     prefix: &str,
     walk: &mut Walk<'_>,
 ) -> Result<(), Error> {
@@ -254,7 +161,7 @@ fn check_section(
             continue;
         };
         let path = join(prefix, &name);
-        let Some((_, kind)) = fields.iter().find(|(known, _)| *known == name) else {
+        let Some(known) = known(side, &path) else {
             let hint = HINTS
                 .iter()
                 .find(|(old, _)| *old == name)
@@ -269,7 +176,10 @@ fn check_section(
         if child.is_null() {
             continue; // `key:` with nothing after it means "not given".
         }
-        check_value(&mut child, *kind, &path, walk)?;
+        match known {
+            Known::Leaf(kind) => check_value(&mut child, kind, &path, walk)?,
+            Known::Section => check_section(&mut child, side, &path, walk)?,
+        }
         cleaned.insert(Value::String(name), child);
     }
     *map = cleaned;
@@ -339,7 +249,6 @@ fn check_value(
                 ));
             }
         }
-        Kind::Section(fields) => check_section(value, fields, path, walk)?,
     }
     Ok(())
 }
@@ -359,18 +268,4 @@ fn resolve_path(value: &mut Value, path: &str, walk: &mut Walk<'_>) -> Result<()
     };
     *value = Value::String(resolved.to_string_lossy().into_owned());
     Ok(())
-}
-
-/// The names of every key under a section, for the schema/struct consistency test.
-#[cfg(test)]
-pub(crate) fn key_paths(fields: &'static [(&'static str, Kind)], prefix: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for (name, kind) in fields {
-        let path = join(prefix, name);
-        if let Kind::Section(inner) = kind {
-            out.extend(key_paths(inner, &path));
-        }
-        out.push(path);
-    }
-    out
 }

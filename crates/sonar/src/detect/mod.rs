@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use sonar_mvad::{ModelMeta, RowResult};
 
 pub mod bucket;
+pub mod settings;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,8 @@ pub use bucket::{
     assign_events, assign_events_after, event_id, group_events, group_events_after, AnomalyEvent,
     Contribution, ScoredBucket,
 };
+
+pub use settings::{DetectionMode, DetectionSettings, PayloadSettings};
 
 /// The map from raw MVAD scores to `anomaly_score` in `[0, 1]` (see the module doc).
 pub use sonar_mvad::ScoreCalibration as Calibration;

@@ -196,7 +196,7 @@ pub fn run(request: &AlertEvalRequest) -> Result<AlertEvalReport, Error> {
         path: request.work_dir.clone(),
         source: e,
     })?;
-    let ts_field = request.settings.wazuh.timestamp_field.clone();
+    let ts_field = request.settings.features.timestamp_field.clone();
     let bucket_seconds = i64::from(request.settings.features.bucket_minutes) * 60;
     let is_ait = is_ait_csv(&request.alerts)?;
     let (mut windows, others) = match &request.attacks {
@@ -442,7 +442,7 @@ fn matrix(
         range,
         timestamp_field: model.schema.timestamp_field.clone(),
         fields: Vec::new(),
-        alert_filter: request.settings.features.alert_filter.clone(),
+        alert_filter: request.settings.alert_filter.clone(),
     };
     LocalFiles::open(file)?.stream(&query, &mut |page| {
         builder.push_page(&page);
@@ -756,7 +756,7 @@ fn split_files(
             write(&ait_alert(&row), row.time)
         })?;
     } else {
-        let field = &request.settings.wazuh.timestamp_field;
+        let field = &request.settings.features.timestamp_field;
         let path = FieldPath::parse(field).ok_or_else(|| Error::EvalInput {
             path: request.alerts.clone(),
             problem: format!("timestamp field `{field}` is not a field path"),

@@ -31,17 +31,31 @@ pub struct FeatureSpec {
     pub timestamp_field: String,
 }
 
+impl FeatureSpec {
+    /// `bucket_minutes` when none is given.
+    pub const DEFAULT_BUCKET_MINUTES: u32 = 5;
+    /// `numeric_fields` when none are given.
+    pub const DEFAULT_NUMERIC_FIELDS: &'static [&'static str] = &["rule.level"];
+    /// `categorical_top_k` when none is given.
+    pub const DEFAULT_CATEGORICAL_TOP_K: usize = 10;
+    /// `timestamp_field` when none is given (Wazuh 4.x).
+    pub const DEFAULT_TIMESTAMP_FIELD: &'static str = "timestamp";
+}
+
 impl Default for FeatureSpec {
     /// The original's defaults: `rule.level` averaged over 5-minute buckets, top-10, derived on.
     fn default() -> Self {
         Self {
-            bucket_minutes: 5,
-            numeric_fields: vec!["rule.level".to_owned()],
+            bucket_minutes: Self::DEFAULT_BUCKET_MINUTES,
+            numeric_fields: Self::DEFAULT_NUMERIC_FIELDS
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect(),
             max_numeric_fields: Vec::new(),
             categorical_fields: Vec::new(),
-            categorical_top_k: 10,
+            categorical_top_k: Self::DEFAULT_CATEGORICAL_TOP_K,
             derived_features: true,
-            timestamp_field: "timestamp".to_owned(),
+            timestamp_field: Self::DEFAULT_TIMESTAMP_FIELD.to_owned(),
         }
     }
 }

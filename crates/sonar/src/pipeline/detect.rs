@@ -19,7 +19,7 @@ use crate::detect::{assign_events_after, AnomalyEvent, Detector, ScoredBucket};
 use crate::features::{FeatureBuilder, FeatureSchema};
 use crate::sink::{
     build_anomaly_documents, AnomalySink, DataStreamSink, DocumentContext, IndexSink, JsonlSink,
-    WriteInspector, DEFAULT_TOP_CONTRIBUTORS,
+    WriteInspector,
 };
 use crate::source::{AlertQuery, TimeRange};
 use crate::Error;
@@ -250,7 +250,7 @@ pub fn detect(
         range: fetch,
         timestamp_field: model.schema.timestamp_field.clone(),
         fields: needed_fields(settings),
-        alert_filter: settings.features.alert_filter.clone(),
+        alert_filter: settings.alert_filter.clone(),
     };
     progress.phase("fetching detection alerts");
     let schema = model.schema.clone();
@@ -368,7 +368,7 @@ pub fn detect(
         lookback_minutes: ((range.end - range.start).num_minutes()).max(0) as u32,
         threshold: settings.detection.threshold,
         detection_timestamp: now,
-        top_contributors: DEFAULT_TOP_CONTRIBUTORS,
+        top_contributors: settings.detection.top_contributors,
     };
     let docs = build_anomaly_documents(&ctx, &buckets);
     let report = sink.write(&docs)?.into_result()?;

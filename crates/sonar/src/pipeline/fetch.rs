@@ -143,9 +143,9 @@ pub(crate) fn build_features(
         return stream_into(source, &query, builder, progress, stop);
     }
     let (mut alerts, stats) = collect(source, &query, progress, stop)?;
-    let bucket = settings.features.bucket();
     let b = i64::from(settings.features.bucket_minutes) * 60;
-    let field = settings.wazuh.timestamp_field.clone();
+    let bucket = std::time::Duration::from_secs(b.unsigned_abs());
+    let field = settings.features.timestamp_field.clone();
     let mut synthetic = 0u64;
     let mut range = query.range;
     if let Some(injection) = &settings.injection {

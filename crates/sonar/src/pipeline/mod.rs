@@ -39,6 +39,6 @@ pub use summary::RunSummary;
 pub use train::{train, write_options, TrainOutcome};
 pub(crate) use wiring::needed_fields;
 pub use wiring::{
-    debug_file, debug_window, feature_spec, file_extent, indexer_client, is_transient, mvad_params,
-    open_source, window_range, Phase, DEFAULT_EPOCHS,
+    debug_file, debug_window, file_extent, indexer_client, is_transient, mvad_params, open_source,
+    window_range, Phase, DEFAULT_EPOCHS,
 };

@@ -7,8 +7,8 @@ use sonar_mvad::{EpochReport, MvadError, TrainObserver};
 
 use super::fetch::build_features;
 use super::{
-    debug_window, feature_spec, floor_to_bucket, indexer_client, mvad_params, needed_fields,
-    open_source, window_range, Clock, Phase, Progress, RunSummary, StopFlag,
+    debug_window, floor_to_bucket, indexer_client, mvad_params, needed_fields, open_source,
+    window_range, Clock, Phase, Progress, RunSummary, StopFlag,
 };
 use crate::config::{Settings, SlidingWindow};
 use crate::features::{FeatureBuilder, FeaturePlan};
@@ -134,7 +134,7 @@ pub fn train(
     payload_dir_given: bool,
 ) -> Result<TrainOutcome, Error> {
     let started = Instant::now();
-    let plan = feature_spec(settings).validate()?;
+    let plan = settings.features.validate()?;
     let mut params = mvad_params(settings)?;
     params.validate()?;
     let now = clock.now();
@@ -144,9 +144,9 @@ pub fn train(
     let mut source = open_source(settings, Phase::Training)?;
     let query = AlertQuery {
         range,
-        timestamp_field: settings.wazuh.timestamp_field.clone(),
+        timestamp_field: settings.features.timestamp_field.clone(),
         fields: needed_fields(settings),
-        alert_filter: settings.features.alert_filter.clone(),
+        alert_filter: settings.alert_filter.clone(),
     };
     tracing::info!(
         start = %range.start, end = %range.end, debug = settings.debug.enabled,

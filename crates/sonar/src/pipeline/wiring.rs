@@ -9,7 +9,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::fetch::{ceil_to_bucket, floor_to_bucket};
 use super::ChainedSource;
 use crate::config::Settings;
-use crate::features::FeatureSpec;
 use crate::source::indexer::{
     IndexerClient, IndexerConnection, IndexerSource, Password, RetryPolicy,
 };
@@ -25,20 +24,6 @@ pub enum Phase {
     Training,
     /// Detection data (in debug mode: the training file as context, then the detection file).
     Detection,
-}
-
-/// The feature settings of a run as a [`FeatureSpec`].
-pub fn feature_spec(settings: &Settings) -> FeatureSpec {
-    let f = &settings.features;
-    FeatureSpec {
-        bucket_minutes: f.bucket_minutes,
-        numeric_fields: f.numeric_fields.clone(),
-        max_numeric_fields: f.max_numeric_fields.clone(),
-        categorical_fields: f.categorical_fields.clone(),
-        categorical_top_k: f.categorical_top_k,
-        derived_features: f.derived_features,
-        timestamp_field: settings.wazuh.timestamp_field.clone(),
-    }
 }
 
 /// Training epochs of a scenario that sets none (`extra_params.epochs`). The engine's own
@@ -117,7 +102,7 @@ pub fn debug_window(
     }
     let extent = file_extent(
         &debug_file(settings, phase),
-        &settings.wazuh.timestamp_field,
+        &settings.features.timestamp_field,
     )?;
     Ok(extent.map(|e| TimeRange {
         start: floor_to_bucket(e.start, bucket_seconds),
@@ -172,7 +157,7 @@ pub(crate) fn needed_fields(settings: &Settings) -> Vec<String> {
     if f.derived_features {
         return Vec::new();
     }
-    let mut fields = vec![settings.wazuh.timestamp_field.clone()];
+    let mut fields = vec![settings.features.timestamp_field.clone()];
     for list in [
         &f.numeric_fields,
         &f.max_numeric_fields,

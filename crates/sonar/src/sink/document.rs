@@ -29,7 +29,8 @@ pub const RULE_LEVEL: u32 = 10;
 pub const RULE_DESCRIPTION: &str = "MVAD: multivariate anomaly detected.";
 /// How many interpretation entries the original's `mvad_interpretation` keeps.
 pub const INTERPRETATION_ENTRIES: usize = 3;
-/// A sensible [`DocumentContext::top_contributors`] when the scenario does not say.
+/// [`DocumentContext::top_contributors`] when the scenario does not say
+/// (`detection.top_contributors`).
 pub const DEFAULT_TOP_CONTRIBUTORS: usize = 5;
 
 /// What is the same for every document of one detection run.

@@ -22,6 +22,7 @@ pub mod index;
 mod indexer;
 pub mod inspect;
 pub mod jsonl;
+pub mod settings;
 pub mod stream;
 
 pub use bulk::{HttpReply, ItemRetry, Transport};
@@ -32,6 +33,7 @@ pub use document::{
 pub use index::{IndexSink, DEFAULT_ANOMALIES_INDEX};
 pub use inspect::{WriteInspector, WriteOptions};
 pub use jsonl::JsonlSink;
+pub use settings::ShippingSettings;
 pub use stream::{DataStreamSink, RolloverPolicy, StreamTemplates};
 
 /// One document a sink could not write, with the server's reason.

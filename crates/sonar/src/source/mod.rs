@@ -6,7 +6,12 @@ pub mod indexer;
 
 pub mod filter;
 pub mod local;
+pub mod secret;
+pub mod settings;
 pub mod timestamp;
+
+pub use secret::{Secret, SecretOrigin};
+pub use settings::{DebugSettings, Tls, WazuhSettings};
 
 use chrono::{DateTime, Utc};
 

@@ -88,6 +88,13 @@ pub struct SyntheticSpec {
     pub timestamp_field: String,
 }
 
+impl SyntheticSpec {
+    /// `rule.level` of synthetic alerts when none is given.
+    pub const DEFAULT_LEVEL: u8 = 5;
+    /// `data.srcip` of synthetic alerts when none is given (TEST-NET-1, never a real host).
+    pub const DEFAULT_SRCIP: &'static str = "192.0.2.0";
+}
+
 /// A `--synthetic-count` request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Injection {

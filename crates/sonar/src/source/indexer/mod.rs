@@ -23,4 +23,6 @@ pub use client::{
     WazuhIndexerClient, WriteDecision, WriteObserver, WriteRequest,
 };
 pub use connection::{IndexerConnection, Password, RetryPolicy};
-pub use search::{IndexerSource, DEFAULT_PAGE_SIZE, DEFAULT_PIT_KEEP_ALIVE};
+pub use search::{
+    IndexerSource, DEFAULT_ALERTS_INDEX_PATTERN, DEFAULT_PAGE_SIZE, DEFAULT_PIT_KEEP_ALIVE,
+};

@@ -17,6 +17,9 @@ use crate::Error;
 /// Default number of alerts per page.
 pub const DEFAULT_PAGE_SIZE: usize = 5000;
 
+/// The index pattern searched for alerts when none is configured.
+pub const DEFAULT_ALERTS_INDEX_PATTERN: &str = "wazuh-alerts-*";
+
 /// Default lifetime of the point-in-time between two page requests.
 pub const DEFAULT_PIT_KEEP_ALIVE: &str = "5m";
 
