@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use serde_json::json;
 use sonar::detect::Detector;
 use sonar::features::{FeatureSchema, ALERT_COUNT_COLUMN};
-use sonar::pipeline::{mvad_params, LoadedModel};
+use sonar::pipeline::{apply_small_data_rule, mvad_params, LoadedModel};
 use sonar_mvad::{EpochReport, Frame, MvadError, MvadModel, StreamingScorer, TrainObserver};
 
 use crate::config::NativeSettings;
@@ -106,7 +106,9 @@ impl NativeEngine {
 
     /// Trains on a feature table (row labels = bucket starts, RFC 3339). `schema_json` is the
     /// table's feature schema (stored in the model so detection builds the same columns).
-    /// Returns a JSON summary (epochs run, best epoch, columns, rows).
+    /// Too few rows follow `sonar train`'s rules (`training.min_samples`; the small-data rule
+    /// shrinks a default `sliding_window`). Returns a JSON summary (rows, columns, epochs run,
+    /// best epoch, the sliding window fitted, warnings).
     #[pyo3(signature = (labels, columns, values, schema_json=None, callback=None))]
     fn train(
         &self,
@@ -127,7 +129,9 @@ impl NativeEngine {
         let range = labels.first().cloned().zip(labels.last().cloned());
         let rows = labels.len();
         let frame = matrix::frame(labels, columns, values)?;
-        let params = mvad_params(s).py()?;
+        let mut params = mvad_params(s).py()?;
+        params.validate().py()?;
+        let warning = apply_small_data_rule(s, &mut params, rows).py()?;
         let mut model = fit(py, &frame, &params, callback)?;
         let meta = model.meta_mut();
         if let Some(schema) = &schema {
@@ -149,6 +153,8 @@ impl NativeEngine {
             "columns": columns,
             "epochs_run": training.as_ref().map(|t| t.epochs_run),
             "best_epoch": training.as_ref().map(|t| t.best_epoch),
+            "sliding_window": params.sliding_window.unwrap_or(s.mvad.sliding_window.get() as usize),
+            "warnings": warning.into_iter().collect::<Vec<_>>(),
         }))
     }
 

@@ -75,3 +75,32 @@ def test_a_missing_model_and_a_column_mismatch_are_exceptions(repo_cwd, tmp_path
     assert len(ts) == 60 and "alert_count" in ts.columns and ts["alert_count"].sum() == 1
     with pytest.raises(ColumnMismatchError):
         engine.predict(ts)
+
+
+def test_training_on_short_data_follows_the_cli(tmp_path, monkeypatch, caplog):
+    """`sonar train`'s rules for too few buckets: a sliding_window no file set shrinks to what
+    the rows allow (with a warning, and the model records it); a window set explicitly does
+    not, and too few rows for it are NotEnoughDataError with the CLI's message."""
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)  # no config/default_config.yaml here: the built-in defaults
+    n = 150
+    index = pd.date_range("2024-05-01", periods=n, freq="5min", tz="UTC")
+    table = pd.DataFrame({"a": [float(i % 17) for i in range(n)], "b": [float(i % 11) for i in range(n)]},
+                         index=index)
+    fitted = PipelineConfig(model_path=tmp_path / "m", mvad={"extra_params": {"epochs": 1}})
+    assert fitted.mvad.sliding_window == 200
+    engine = MVADModelEngine(fitted)
+    with caplog.at_level("WARNING", logger="sonar"):
+        summary = engine.train(table)
+    window = summary["sliding_window"]
+    assert 28 <= window < 200 and summary["rows"] == n
+    assert f"too few training buckets ({n}) for the default sliding_window 200" in caplog.text
+    assert f"sliding_window {window} instead" in caplog.text
+    assert engine.document_context()["sliding_window"] == window
+    assert len(engine.predict(table)) == n - engine.min_rows + 1
+
+    explicit = PipelineConfig(model_path=tmp_path / "e",
+                              mvad={"sliding_window": 200, "extra_params": {"epochs": 1}})
+    with pytest.raises(NotEnoughDataError, match=f"{n} buckets of 5 min, need at least .*sliding_window 200"):
+        MVADModelEngine(explicit).train(table)

@@ -1,7 +1,9 @@
 """``MVADModelEngine``: train, save, load and predict as the CLI does (``sonar.engine``).
 
 ``train`` fits the MVAD engine with the config's parameters (``mvad.sliding_window``,
-``device``, ``extra_params`` over SONAR's defaults) and keeps the table's feature schema;
+``device``, ``extra_params`` over SONAR's defaults) and keeps the table's feature schema; too
+few rows follow ``sonar train``'s rules (``training.min_samples``, and the small-data rule:
+a ``sliding_window`` no file set shrinks to what the rows allow, with a warning);
 ``save``/``load`` use the model directory (``model.safetensors`` + ``model_meta.json``) at
 ``model_path``; ``predict`` scores like ``sonar detect``: each row after the model's
 ``W + TW - 1`` rows of context gets a result with the reference's keys (``index``,
@@ -13,12 +15,15 @@ release the GIL; Ctrl+C stops training with KeyboardInterrupt.
 """
 
 import json
+import logging
 import os
 
 from sonar import _native
 from sonar._table import to_table
 from sonar.config import native_settings
 from sonar.features import SCHEMA_ATTR
+
+log = logging.getLogger("sonar")
 
 
 def _schema_of(data):
@@ -42,6 +47,8 @@ class MVADModelEngine:
             table.labels, table.columns, table.values, _schema_of(data), progress
         )
         self.training_summary = json.loads(summary)
+        for warning in self.training_summary["warnings"]:
+            log.warning("%s", warning)
         return self.training_summary
 
     def save(self, path=None):
