@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what the integration tests need
 # (osmem-server, the in-memory OpenSearch used as a real server on loopback; nginx for the
-# TLS/auth tests), then runs every test of the workspace and the Debian package test
-# (scripts/package_test.sh, which installs cargo-deb). Usage: scripts/test.sh [extra cargo test args]
+# TLS/auth tests), then runs every test of the workspace, the Python package's tests
+# (scripts/python_test.sh: pip install crates/sonar-py into a fresh venv, pytest) and the
+# Debian package test (scripts/package_test.sh, which installs cargo-deb). Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,9 @@ else
 fi
 
 cargo test --workspace --locked "$@"
+
+# The Python package (crates/sonar-py): built by pip into a fresh venv, then pytest.
+scripts/python_test.sh
 
 # The Debian package (scripts/package.sh) from the debug binary the tests built: file list,
 # conffiles, maintainer script, systemd unit.

@@ -341,6 +341,29 @@ impl MvadParams {
                         .as_bool()
                         .ok_or_else(|| type_error("keep_partial_batch", "true or false", value))?
                 }
+                // The reference's config has these too, so a dict written for it works here:
+                // `gamma` and `dropout` are unused there, `input_size`, `threshold_window` and
+                // `data_dim` are recomputed from `sliding_window` and the columns there.
+                "gamma" | "dropout" => {
+                    as_f64(reference_key(key), value)?;
+                }
+                "input_size" | "threshold_window" | "data_dim" => {
+                    as_usize(reference_key(key), value)?;
+                }
+                // Layer sizes the port fixes at the reference's defaults.
+                "hidden_size" | "z_dim" | "enc_dim" | "dec_dim" | "gat_window_size"
+                | "cnn_kernel_size" => {
+                    let name = reference_key(key);
+                    let fixed = if name == "cnn_kernel_size" { 7 } else { 100 };
+                    if as_usize(name, value)? != fixed {
+                        return Err(MvadError::InvalidParam {
+                            name,
+                            problem: format!(
+                                "only the reference's {fixed} is supported (the architecture is fixed)"
+                            ),
+                        });
+                    }
+                }
                 other => return Err(MvadError::UnknownParam(other.to_string())),
             }
         }
@@ -348,6 +371,27 @@ impl MvadParams {
         self.validate()?;
         Ok(self)
     }
+}
+
+/// The static name of a reference-only key (error messages carry `&'static str`).
+fn reference_key(key: &str) -> &'static str {
+    const KEYS: [&str; 11] = [
+        "gamma",
+        "dropout",
+        "input_size",
+        "threshold_window",
+        "data_dim",
+        "hidden_size",
+        "z_dim",
+        "enc_dim",
+        "dec_dim",
+        "gat_window_size",
+        "cnn_kernel_size",
+    ];
+    KEYS.iter()
+        .find(|k| **k == key)
+        .copied()
+        .unwrap_or("params")
 }
 
 fn type_error(name: &'static str, expected: &str, got: &serde_json::Value) -> MvadError {
@@ -474,5 +518,18 @@ mod tests {
         assert!(err(serde_json::json!({"fill_na_method": "linear"})).contains("fill_na_method"));
         assert!(err(serde_json::json!({"level": 1.5})).contains("level"));
         assert!(err(serde_json::json!({"epochs": 0})).contains("epochs"));
+        // The reference's own config keys: accepted when the port can honour them.
+        let reference_dict = serde_json::json!({"sliding_window": 40, "gamma": 1.0, "dropout": 0.5,
+            "hidden_size": 100, "cnn_kernel_size": 7, "input_size": 20, "data_dim": 3});
+        assert_eq!(
+            MvadParams::default()
+                .apply_json(&reference_dict)
+                .expect("reference keys")
+                .sliding_window,
+            Some(40)
+        );
+        assert!(err(serde_json::json!({"hidden_size": 64})).contains("`hidden_size`"));
+        assert!(err(serde_json::json!({"cnn_kernel_size": 5})).contains("7"));
+        assert!(err(serde_json::json!({"gamma": "x"})).contains("`gamma`"));
     }
 }

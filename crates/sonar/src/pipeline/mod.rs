@@ -38,7 +38,7 @@ pub use detect::{
 pub use realtime::{run_realtime, LoopLimit, PollResult, Poller, RealtimeState};
 pub use serve::{serve, ReloadFlag, ScenarioStatus, ServeRequest, StatusBoard};
 pub use summary::RunSummary;
-pub use train::{train, write_options, TrainOutcome};
+pub use train::{apply_small_data_rule, train, write_options, TrainOutcome};
 pub(crate) use wiring::needed_fields;
 pub use wiring::{
     debug_file, debug_window, file_extent, indexer_client, is_transient, mvad_params, open_source,

@@ -93,8 +93,50 @@ fn training_range(
     })
 }
 
-/// The small-data rule (docs/configuration.md): when no file set `sliding_window` and the training
-/// data hold only `rows` buckets, the largest window from [`SlidingWindow::MIN`] up to the
+/// Checks that `rows` training buckets are enough to fit `params` under the run's settings,
+/// as `sonar train` does before fitting: at least `training.min_samples` (default
+/// `sliding_window + 1`) and the engine's own minimum. When they are too few and no file set
+/// `sliding_window`, the small-data rule (docs/configuration.md, `sliding_window`) sets
+/// `params.sliding_window` to the largest smaller window the rows can train and returns the
+/// warning to show (one sentence); otherwise too few rows are
+/// [`Error::NotEnoughTrainingData`].
+pub fn apply_small_data_rule(
+    settings: &Settings,
+    params: &mut sonar_mvad::MvadParams,
+    rows: usize,
+) -> Result<Option<String>, Error> {
+    let engine_rows = sonar_mvad::data_needs(params).min_rows;
+    let needed = settings.training.min_samples.max(engine_rows);
+    if rows >= needed {
+        return Ok(None);
+    }
+    let configured = settings.mvad.sliding_window.get();
+    if let Some(window) = small_data_window(settings, params, rows) {
+        params.sliding_window = Some(window);
+        return Ok(Some(format!(
+            "too few training buckets ({rows}) for the default sliding_window {configured}: \
+             fitting with sliding_window {window} instead (set sliding_window to choose it)"
+        )));
+    }
+    Err(Error::NotEnoughTrainingData {
+        rows,
+        needed,
+        bucket_minutes: settings.features.bucket_minutes,
+        why: if needed == engine_rows {
+            format!(
+                "MVAD with sliding_window {configured} and batch_size {}",
+                params.batch_size
+            )
+        } else if settings.training.min_samples_given {
+            "training.min_samples".to_owned()
+        } else {
+            format!("sliding_window {configured} plus the row it predicts")
+        },
+    })
+}
+
+/// The small-data rule's window: when no file set `sliding_window` and the training data hold
+/// only `rows` buckets, the largest window from [`SlidingWindow::MIN`] up to the
 /// configured one that `rows` buckets can train (the engine's minimum, and
 /// `training.min_samples` or else `window + 1`). `None` when the window was set explicitly
 /// (then too little data is the usual error) or not even the smallest window fits.
@@ -139,8 +181,10 @@ pub fn train(
     params.validate()?;
     let now = clock.now();
     let range = training_range(settings, &plan, now)?;
-    let engine_rows = sonar_mvad::data_needs(&params).min_rows;
-    let needed = settings.training.min_samples.max(engine_rows);
+    let needed = settings
+        .training
+        .min_samples
+        .max(sonar_mvad::data_needs(&params).min_rows);
     let mut source = open_source(settings, Phase::Training)?;
     let query = AlertQuery {
         range,
@@ -167,41 +211,13 @@ pub fn train(
     )?;
     let mut summary = fetched.summary();
     let matrix = fetched.matrix;
-    let smaller_window = if matrix.rows() < needed {
-        small_data_window(settings, &params, matrix.rows())
-    } else {
-        None
-    };
-    if let Some(window) = smaller_window {
+    if let Some(warning) = apply_small_data_rule(settings, &mut params, matrix.rows())? {
         tracing::warn!(
             buckets = matrix.rows(),
             sliding_window = settings.mvad.sliding_window.get(),
-            effective_window = window,
-            "too few training buckets for the default sliding_window {}: fitting with \
-             sliding_window {window} instead (set sliding_window to choose it)",
-            settings.mvad.sliding_window.get()
+            effective_window = params.sliding_window,
+            "{warning}"
         );
-        params.sliding_window = Some(window);
-    } else if matrix.rows() < needed {
-        return Err(Error::NotEnoughTrainingData {
-            rows: matrix.rows(),
-            needed,
-            bucket_minutes: plan.bucket.minutes(),
-            why: if needed == engine_rows {
-                format!(
-                    "MVAD with sliding_window {} and batch_size {}",
-                    settings.mvad.sliding_window.get(),
-                    params.batch_size
-                )
-            } else if settings.training.min_samples_given {
-                "training.min_samples".to_owned()
-            } else {
-                format!(
-                    "sliding_window {} plus the row it predicts",
-                    settings.mvad.sliding_window.get()
-                )
-            },
-        });
     }
     let frame = matrix.to_frame()?;
     tracing::info!(
