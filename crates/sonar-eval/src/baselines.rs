@@ -12,71 +12,8 @@ pub fn random_scores(rows: usize, seed: u64) -> Vec<f64> {
     (0..rows).map(|_| rng.gen::<f64>()).collect()
 }
 
-/// Eigen-decomposition of a symmetric `k × k` matrix (row-major) by cyclic Jacobi
-/// rotations: eigenvalues in descending order, and the matching unit eigenvectors as the
-/// columns of a row-major `k × k` matrix.
-pub fn symmetric_eigen(matrix: &[f64], k: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut a = matrix.to_vec();
-    let mut v = vec![0.0; k * k];
-    for i in 0..k {
-        v[i * k + i] = 1.0;
-    }
-    let scale: f64 = a
-        .iter()
-        .map(|x| x * x)
-        .sum::<f64>()
-        .sqrt()
-        .max(f64::MIN_POSITIVE);
-    for _sweep in 0..100 {
-        let off: f64 = (0..k)
-            .flat_map(|i| (0..k).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * k + j] * a[i * k + j])
-            .sum::<f64>()
-            .sqrt();
-        if off <= 1e-14 * scale {
-            break;
-        }
-        for p in 0..k {
-            for q in p + 1..k {
-                let apq = a[p * k + q];
-                if apq.abs() <= 1e-300 {
-                    continue;
-                }
-                // The rotation angle that zeroes a[p][q].
-                let theta = (a[q * k + q] - a[p * k + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for r in 0..k {
-                    let (arp, arq) = (a[r * k + p], a[r * k + q]);
-                    a[r * k + p] = c * arp - s * arq;
-                    a[r * k + q] = s * arp + c * arq;
-                }
-                for r in 0..k {
-                    let (apr, aqr) = (a[p * k + r], a[q * k + r]);
-                    a[p * k + r] = c * apr - s * aqr;
-                    a[q * k + r] = s * apr + c * aqr;
-                }
-                for r in 0..k {
-                    let (vrp, vrq) = (v[r * k + p], v[r * k + q]);
-                    v[r * k + p] = c * vrp - s * vrq;
-                    v[r * k + q] = s * vrp + c * vrq;
-                }
-            }
-        }
-    }
-    let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|&x, &y| a[y * k + y].total_cmp(&a[x * k + x]));
-    let values = order.iter().map(|&i| a[i * k + i]).collect();
-    let mut vectors = vec![0.0; k * k];
-    for (new, &old) in order.iter().enumerate() {
-        for r in 0..k {
-            vectors[r * k + new] = v[r * k + old];
-        }
-    }
-    (values, vectors)
-}
+/// The engine's eigen-decomposition (its subspace term is the same PCA, fitted robustly).
+pub use sonar_mvad::subspace::symmetric_eigen;
 
 /// PCA reconstruction-error detector fit on training rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,40 +142,6 @@ impl PcaBaseline {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check_eigen(matrix: &[f64], k: usize, want: &[f64]) {
-        let (values, vectors) = symmetric_eigen(matrix, k);
-        for (g, w) in values.iter().zip(want) {
-            assert!(
-                (g - w).abs() < 1e-9,
-                "eigenvalues {values:?}, want {want:?}"
-            );
-        }
-        // A·v = λ·v for every pair.
-        for c in 0..k {
-            for r in 0..k {
-                let av: f64 = (0..k).map(|j| matrix[r * k + j] * vectors[j * k + c]).sum();
-                assert!((av - values[c] * vectors[r * k + c]).abs() < 1e-9);
-            }
-        }
-    }
-
-    #[test]
-    fn jacobi_finds_hand_computed_eigenvalues() {
-        check_eigen(&[2.0, 1.0, 1.0, 2.0], 2, &[3.0, 1.0]);
-        check_eigen(
-            &[4.0, 0.0, 0.0, 0.0, 9.0, 0.0, 0.0, 0.0, 1.0],
-            3,
-            &[9.0, 4.0, 1.0],
-        );
-        // [[2,-1,0],[-1,2,-1],[0,-1,2]]: 2+√2, 2, 2−√2.
-        let r2 = 2f64.sqrt();
-        check_eigen(
-            &[2.0, -1.0, 0.0, -1.0, 2.0, -1.0, 0.0, -1.0, 2.0],
-            3,
-            &[2.0 + r2, 2.0, 2.0 - r2],
-        );
-    }
 
     #[test]
     fn pca_flags_rows_that_break_the_correlation() {

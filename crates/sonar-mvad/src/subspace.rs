@@ -227,11 +227,12 @@ impl Subspace {
                 self.components.len()
             ));
         }
-        if !finite(&self.mean)
-            || !finite(&self.components)
-            || self.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
-            || !(self.scale.is_finite() && self.scale > 0.0)
-        {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let ok = finite(&self.mean)
+            && finite(&self.components)
+            && self.std.iter().all(|s| positive(*s))
+            && positive(self.scale);
+        if !ok {
             return Err("`subspace` holds a non-finite number or a non-positive scale".into());
         }
         Ok(())

@@ -48,7 +48,7 @@ impl Kind {
 
 fn mvad_kind(e: &MvadError) -> Kind {
     match e {
-        MvadError::InvalidParam { .. } => Kind::InvalidParameter,
+        MvadError::InvalidParam { .. } | MvadError::UnknownParam(_) => Kind::InvalidParameter,
         MvadError::InvalidData(_) => Kind::DataFormat,
         MvadError::NotEnoughData { .. } => Kind::NotEnoughData,
         MvadError::ColumnMismatch { .. } => Kind::ColumnMismatch,
