@@ -88,9 +88,10 @@ def test_the_reference_preset_turns_the_improvements_off(tmp_path):
     ref = MultivariateAnomalyDetector()
     ref.fit(sines(1800), {"sliding_window": SW, "epochs": 3, "preset": "reference"})
     ours_params, ref_params = ours.config["params"], ref.config["params"]
-    assert ours_params["rules"]["early_stopping_patience"] == 10
+    assert ours_params["rules"]["early_stopping_patience"] == 5
     assert ref_params["rules"] == {
-        "keep_partial_batch": False, "early_stopping_patience": None, "max_validation_windows": None
+        "keep_partial_batch": False, "early_stopping_patience": None,
+        "early_stopping_min_delta": 0.0, "early_stopping_smoothing": 1, "max_validation_windows": None
     }
     assert ref_params["scoring"] != ours_params["scoring"]
     # `save` writes the model, as the reference's checkpoint directory.

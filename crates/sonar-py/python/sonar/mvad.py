@@ -14,7 +14,8 @@ Same calls and result rows::
 Parameters keep the reference's names (``sliding_window``, ``fill_na_method``,
 ``fill_na_value``, ``epochs``, ``batch_size``, ``lr``, ``seed``, ``interval``, ``level``,
 ``train_ratio``, ``val_ratio``, ``device``, ``save``, ...). SONAR's improvements are on by
-default: early stopping (``early_stopping_patience``, 10), a partial last batch
+default: early stopping (``early_stopping_patience`` 5, ``early_stopping_min_delta`` 0.01,
+``early_stopping_smoothing`` 3), a partial last batch
 (``keep_partial_batch``), sampled validation (``max_validation_windows``) and standardised
 scoring (``scoring``); ``"preset": "reference"`` turns every one of them off (the reference's
 behaviour, which the golden fixtures check), and each key can also be set alone. Predict-time
