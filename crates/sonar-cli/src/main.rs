@@ -472,6 +472,47 @@ fn check(settings: &args::SettingsArgs) -> Result<()> {
 
 fn train(settings: &Settings, run: &Run, clock: &dyn Clock, stop: &StopFlag) -> Result<()> {
     let mut progress = CliProgress::new();
+    if let Some(entities) = &settings.entities {
+        let outcome = pipeline::train_entities(
+            settings,
+            entities,
+            clock,
+            &mut progress,
+            stop,
+            run.payload_dir_given,
+        )
+        .with_context(|| format!("training the model set {} failed", settings.model_name))?;
+        let m = &outcome.manifest;
+        println!(
+            "✓ model set {} split by {}: {} entities trained on {} .. {} → {}",
+            settings.model_name,
+            m.entity_fields.join(", "),
+            m.members.len(),
+            m.training_start
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            m.training_end
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            outcome.dir.display()
+        );
+        for (member, trained) in m.members.iter().zip(&outcome.members) {
+            println!(
+                "  {}: {} training alerts, {} columns, {} epochs",
+                member.entity.label(),
+                member.training_alerts,
+                trained.columns,
+                trained.epochs_run
+            );
+        }
+        if !m.not_modelled.is_empty() {
+            println!(
+                "  not modelled (past training.max_entities): {} entities, {} alerts",
+                m.not_modelled.len(),
+                m.not_modelled.iter().map(|(_, n)| n).sum::<u64>()
+            );
+        }
+        println!("train summary: {}", outcome.summary);
+        return Ok(());
+    }
     let outcome = pipeline::train(settings, clock, &mut progress, stop, run.payload_dir_given)
         .with_context(|| format!("training model {} failed", settings.model_name))?;
     println!(
@@ -494,7 +535,85 @@ fn fmt_range(r: &sonar::source::TimeRange) -> String {
     )
 }
 
+/// Detection for a per-entity scenario: every member of its model set into one sink.
+fn detect_entities(
+    settings: &Settings,
+    entities: &pipeline::EntitySettings,
+    run: &Run,
+    clock: &dyn Clock,
+    stop: &StopFlag,
+) -> Result<()> {
+    pipeline::entity::check_supported(
+        settings,
+        settings.detection.mode == DetectionMode::Realtime,
+    )?;
+    let set = pipeline::ModelSet::load(&settings.model_path, entities)
+        .with_context(|| format!("cannot load the model set {}", settings.model_name))?;
+    let Some(first) = set.models.first() else {
+        anyhow::bail!(
+            "the model set {} has no member; retrain it",
+            settings.model_name
+        );
+    };
+    let mut sink = open_sink(settings, first, run.payload_dir_given)
+        .context("cannot open the anomaly destination")?;
+    let mut progress = CliProgress::new();
+    let outcome = pipeline::detect_entities(
+        settings,
+        entities,
+        &set,
+        sink.as_mut(),
+        clock,
+        &mut progress,
+        stop,
+    )
+    .with_context(|| {
+        format!(
+            "detection with the model set {} failed",
+            settings.model_name
+        )
+    })?;
+    for (entity, member) in &outcome.members {
+        if member.summary.anomalies > 0 {
+            println!(
+                "  {}: {} anomalous bucket(s) in {} event(s)",
+                entity.label(),
+                member.summary.anomalies,
+                member.summary.events
+            );
+        }
+    }
+    if !outcome.unmodelled.is_empty() {
+        println!(
+            "  entities without a model (new since training, or past training.max_entities): {}",
+            outcome
+                .unmodelled
+                .iter()
+                .map(|(e, n)| format!("{} ({n} alerts)", e.label()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let s = &outcome.summary;
+    if s.anomalies == 0 {
+        println!("no anomalies in any of {} entities", outcome.members.len());
+    } else {
+        println!(
+            "{} anomalous bucket(s) in {} event(s) over {} entities written to {}",
+            s.anomalies,
+            s.events,
+            outcome.members.len(),
+            sink.destination()
+        );
+    }
+    println!("detect summary: {s}");
+    Ok(())
+}
+
 fn detect(settings: &Settings, run: &Run, clock: &dyn Clock, stop: &StopFlag) -> Result<()> {
+    if let Some(entities) = &settings.entities {
+        return detect_entities(settings, entities, run, clock, stop);
+    }
     let model = LoadedModel::load(&settings.model_path)
         .with_context(|| format!("cannot load model {}", settings.model_name))?;
     let mut sink = open_sink(settings, &model, run.payload_dir_given)
@@ -566,7 +685,7 @@ fn scenario(settings: &Settings, run: &Run, stop: &StopFlag) -> Result<()> {
     tracing::info!(name = %info.name, description = %info.description, "scenario");
     let clock = clock(run);
     let mode = settings.detection.mode;
-    let model_exists = settings.model_path.join(sonar_mvad::META_FILE).is_file();
+    let model_exists = pipeline::model_exists(settings);
     let must_train =
         info.has_training && (mode == DetectionMode::Batch || !model_exists || !info.has_detection);
     if must_train {

@@ -179,6 +179,7 @@ pub fn build_anomaly_docs(
             .unwrap_or(s.detection.threshold),
         detection_timestamp: Utc::now(),
         top_contributors: ctx.top_contributors.unwrap_or(DEFAULT_TOP_CONTRIBUTORS),
+        entity: None,
     };
     let docs: Vec<serde_json::Value> = build_anomaly_documents(&doc_ctx, &buckets)
         .into_iter()

@@ -65,7 +65,7 @@ fn sonar_kind(e: &Error) -> Kind {
         | Error::FeatureSetting { .. }
         | Error::AlertFilter { .. } => Kind::Config,
         Error::ModelMissing { .. } => Kind::ModelNotFound,
-        Error::ModelSchema { .. } => Kind::ModelFile,
+        Error::ModelSchema { .. } | Error::ModelSet { .. } => Kind::ModelFile,
         Error::NotEnoughTrainingData { .. } => Kind::NotEnoughData,
         Error::IndexerSetting { .. }
         | Error::IndexerUnreachable { .. }

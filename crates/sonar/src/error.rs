@@ -247,6 +247,24 @@ pub enum Error {
         /// What is wrong and what to do.
         problem: String,
     },
+    /// A per-entity scenario's model set (docs/entities.md "Model set") is damaged, from
+    /// another split, or cannot be written.
+    #[error("model set {path}: {problem}")]
+    ModelSet {
+        /// The manifest or member file concerned.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// A per-entity scenario cannot run as asked (no entity in the data, a mode that does
+    /// not split by entity yet, a failing member).
+    #[error("scenario {scenario}, per-entity detection: {problem}")]
+    Entities {
+        /// The scenario name.
+        scenario: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
     /// The realtime state file is unreadable or from another scenario.
     #[error("realtime state {path}: {problem}")]
     RealtimeState {

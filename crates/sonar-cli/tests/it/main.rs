@@ -2,6 +2,7 @@
 //! every bundled scenario in debug mode (train, detect, its labelled attack flagged, JSONL
 //! written). Each run uses its own temporary directory for models and outputs.
 
+mod entities;
 mod indexer_e2e;
 mod log_hygiene;
 /// The osmem-server harness of the library's integration tests (one copy, shared).

@@ -26,6 +26,8 @@ pub(crate) enum Kind {
     Str,
     /// A list of strings.
     StrList,
+    /// A string or a list of strings (read as a list).
+    StrOrList,
     /// A file or directory path, resolved against the naming file's directory.
     Path,
     /// A boolean, or a CA bundle path (the original's `verify_ssl` accepted both).
@@ -109,6 +111,27 @@ impl Setting for &'static [&'static str] {
     }
     fn show(&self) -> String {
         format!("[{}]", self.join(", "))
+    }
+}
+
+/// A field path or a list of them (`training.entity_field`); no default value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldList;
+
+impl Setting for FieldList {
+    type Out = Vec<String>;
+    const KIND: Kind = Kind::StrOrList;
+    fn read(value: &Value) -> Option<Vec<String>> {
+        match value {
+            Value::String(s) => Some(vec![s.clone()]),
+            other => <&'static [&'static str]>::read(other),
+        }
+    }
+    fn out(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn show(&self) -> String {
+        "[]".to_owned()
     }
 }
 

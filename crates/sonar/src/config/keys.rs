@@ -11,12 +11,13 @@
 
 use std::marker::PhantomData;
 
-use super::key::{Declared, FilePath, FreeMap, Key, Opt, Query, VerifyFlag};
+use super::key::{Declared, FieldList, FilePath, FreeMap, Key, Opt, Query, VerifyFlag};
 use super::settings::{
     DebugSettings, DetectionSettings, MvadSettings, PayloadSettings, ScenarioInfo, Settings,
     TrainingSettings, WazuhSettings,
 };
 use crate::features::FeatureSpec;
+use crate::pipeline::EntitySettings;
 use crate::synthetic::SyntheticSpec;
 
 /// `wazuh.base_url`
@@ -379,6 +380,25 @@ pub(crate) const RETRAIN_EVERY_HOURS: Opt<u64> = Opt {
     kind: PhantomData,
 };
 
+/// `training.entity_field`
+pub(crate) const ENTITY_FIELD: Opt<FieldList> = Opt {
+    config: None,
+    scenario: Some("training.entity_field"),
+    default: "— (the whole fleet is one series)",
+    new: true,
+    doc: "split the scenario by entity: a field path (`agent.name`, `data.srcip`, `data.dstuser`) or a list of two; one model per entity, documents carry `entity` (docs/entities.md). `historical` and `batch` modes, debug or indexer; not yet `realtime`, `serve` or `--ship`",
+    kind: PhantomData,
+};
+
+/// `training.max_entities`
+pub(crate) const MAX_ENTITIES: Key<u64> = Key {
+    config: None,
+    scenario: Some("training.max_entities"),
+    default: EntitySettings::DEFAULT_MAX_ENTITIES,
+    new: true,
+    doc: "with `entity_field`: the entities with the most training alerts that get a model; the others, and entities first seen at detection, are counted and named in a warning, never dropped silently",
+};
+
 /// `training.fill_with_synthetic`
 pub(crate) const TRAINING_FILL_WITH_SYNTHETIC: Key<bool> = Key {
     config: None,
@@ -595,6 +615,8 @@ pub(crate) const ALL: &[&dyn Declared] = &[
     &LOOKBACK_HOURS,
     &MIN_SAMPLES,
     &RETRAIN_EVERY_HOURS,
+    &ENTITY_FIELD,
+    &MAX_ENTITIES,
     &TRAINING_FILL_WITH_SYNTHETIC,
     &TRAINING_SYNTHETIC_COUNT,
     &SYNTHETIC_MODE,

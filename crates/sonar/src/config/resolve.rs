@@ -19,6 +19,7 @@ use super::settings::{
     TrainingSettings, WazuhSettings, ENV_PASSWORD, ENV_URL, ENV_USERNAME,
 };
 use crate::features::FeatureSpec;
+use crate::pipeline::EntitySettings;
 use crate::source::filter::AlertFilter;
 use crate::source::{Secret, SecretOrigin};
 use crate::synthetic::{Injection, Placement, SyntheticSpec, ValueMode};
@@ -56,6 +57,7 @@ pub fn resolve(
     let debug = debug(&layers, debug_enabled, &shipping.scenario_id)?;
     let (training, file_placement) = training(&layers, flags, mvad.sliding_window, &features)?;
     let detection = detection(&layers, flags, features.bucket_minutes)?;
+    let entities = entities(&layers)?;
     check_window(flags, &detection)?;
     let injection = injection(flags, file_placement, &training.synthetic, &mut warnings)?;
     let scenario_info = match scenario {
@@ -77,6 +79,8 @@ pub fn resolve(
         debug,
         shipping,
         training,
+        entities,
+        entity: None,
         detection,
         model_name,
         model_path,
@@ -496,6 +500,46 @@ fn training(
         synthetic,
     };
     Ok((training, file_placement))
+}
+
+/// `training.entity_field` and `training.max_entities` (docs/entities.md): `None` when no
+/// entity field is given (`max_entities` alone is then ignored with the rest of the defaults).
+fn entities(layers: &Layers<'_>) -> Result<Option<EntitySettings>, Error> {
+    let Some(given) = layers.given(&keys::ENTITY_FIELD)? else {
+        return Ok(None);
+    };
+    let (origin, path) = (given.origin.clone(), given.path);
+    let fields = fields(given)?;
+    if fields.is_empty() || fields.len() > EntitySettings::MAX_FIELDS {
+        return Err(value_error(
+            &origin,
+            path,
+            format!(
+                "give one field path or a list of at most {} (found {}); remove the key to score the whole fleet as one series",
+                EntitySettings::MAX_FIELDS,
+                fields.len()
+            ),
+        ));
+    }
+    if fields.len() == 2 && fields[0] == fields[1] {
+        return Err(value_error(
+            &origin,
+            path,
+            format!("{:?} is listed twice", fields[0]),
+        ));
+    }
+    let max = layers.value(&keys::MAX_ENTITIES)?;
+    if max.value == 0 {
+        return Err(value_error(
+            &max.origin,
+            max.path,
+            "must be at least 1 (the entities with the most training alerts get a model)",
+        ));
+    }
+    Ok(Some(EntitySettings {
+        fields,
+        max_entities: usize::try_from(max.value).unwrap_or(usize::MAX),
+    }))
 }
 
 /// The scenario's `detection:` section.

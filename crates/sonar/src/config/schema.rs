@@ -229,6 +229,19 @@ fn check_value(
                 return Err(wrong("a list of strings", bad));
             }
         }
+        Kind::StrOrList => {
+            if !value.is_string() {
+                let Some(items) = value.as_sequence() else {
+                    return Err(wrong(
+                        "a field path or a list of them, e.g. agent.name",
+                        value,
+                    ));
+                };
+                if let Some(bad) = items.iter().find(|item| !item.is_string()) {
+                    return Err(wrong("a list of strings", bad));
+                }
+            }
+        }
         Kind::Path => resolve_path(value, path, walk)?,
         Kind::BoolOrPath => {
             if !value.is_bool() {

@@ -15,8 +15,10 @@ use crate::synthetic::{Injection, Placement};
 use crate::Error;
 
 pub use super::resolve::resolve;
+use crate::detect::Entity;
 pub use crate::detect::{DetectionMode, DetectionSettings, PayloadSettings};
 pub use crate::engine::{MvadSettings, SlidingWindow, TrainingSettings};
+use crate::pipeline::EntitySettings;
 pub use crate::sink::ShippingSettings;
 pub use crate::source::{DebugSettings, Tls, WazuhSettings};
 
@@ -159,6 +161,12 @@ pub struct Settings {
     pub shipping: ShippingSettings,
     /// Training extras.
     pub training: TrainingSettings,
+    /// `training.entity_field` / `training.max_entities`: the scenario is split by entity
+    /// (one model per entity, docs/entities.md); `None` scores the whole fleet as one series.
+    pub entities: Option<EntitySettings>,
+    /// The entity this run is restricted to: set by the per-entity runs
+    /// ([`crate::pipeline::entity`]), never by a file.
+    pub entity: Option<Entity>,
     /// Detection settings.
     pub detection: DetectionSettings,
     /// Model name (file stem).

@@ -954,3 +954,57 @@ fn top_contributors_defaults_to_the_sinks_constant_and_is_read_from_the_scenario
         "must not be negative",
     );
 }
+
+#[test]
+fn entity_field_takes_one_path_or_a_list_of_two_and_max_entities_defaults_to_100() {
+    assert_eq!(scenario("name: s\n").expect("defaults").entities, None);
+    let one = scenario("name: s\ntraining: {entity_field: agent.name}\n").expect("one field");
+    let entities = one.entities.expect("split");
+    assert_eq!(entities.fields, vec!["agent.name".to_owned()]);
+    assert_eq!(
+        entities.max_entities as u64,
+        crate::pipeline::EntitySettings::DEFAULT_MAX_ENTITIES
+    );
+    assert_eq!(one.entity, None, "only the per-entity runs set it");
+    let two = scenario(
+        "name: s\ntraining: {entity_field: [agent.name, data.dstuser], max_entities: 7}\n",
+    )
+    .expect("two fields");
+    let entities = two.entities.expect("split");
+    assert_eq!(entities.fields, vec!["agent.name", "data.dstuser"]);
+    assert_eq!(entities.max_entities, 7);
+    for (text, key, problem) in [
+        (
+            "training: {entity_field: [a, b, c]}",
+            "training.entity_field",
+            "at most 2 (found 3)",
+        ),
+        (
+            "training: {entity_field: []}",
+            "training.entity_field",
+            "found 0",
+        ),
+        (
+            "training: {entity_field: [agent.name, agent.name]}",
+            "training.entity_field",
+            "listed twice",
+        ),
+        (
+            "training: {entity_field: .agent}",
+            "training.entity_field",
+            "not a dotted field path",
+        ),
+        (
+            "training: {entity_field: {a: 1}}",
+            "training.entity_field",
+            "a field path or a list of them",
+        ),
+        (
+            "training: {entity_field: agent.name, max_entities: 0}",
+            "training.max_entities",
+            "at least 1",
+        ),
+    ] {
+        check_error(scenario(&format!("name: s\n{text}\n")), key, problem);
+    }
+}

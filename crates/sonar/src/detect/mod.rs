@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use sonar_mvad::{ModelMeta, RowResult};
 
 pub mod bucket;
+pub mod entity;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -32,6 +33,7 @@ pub use bucket::{
     Contribution, ScoredBucket,
 };
 
+pub use entity::{id_scope, Entity, EntityValue};
 pub use settings::{DetectionMode, DetectionSettings, PayloadSettings};
 
 /// The map from raw MVAD scores to `anomaly_score` in `[0, 1]` (see the module doc).

@@ -15,7 +15,7 @@ use super::{
     RunSummary, StopFlag,
 };
 use crate::config::Settings;
-use crate::detect::{assign_events_after, AnomalyEvent, Detector, ScoredBucket};
+use crate::detect::{assign_events_after, id_scope, AnomalyEvent, Detector, ScoredBucket};
 use crate::features::{engine_label, label_time, BucketWidth, FeatureBuilder, FeatureSchema};
 use crate::sink::{
     build_anomaly_documents, AnomalySink, DataStreamSink, DocumentContext, IndexSink, JsonlSink,
@@ -177,6 +177,7 @@ pub fn open_sink(
     model: &LoadedModel,
     payload_dir_given: bool,
 ) -> Result<Box<dyn AnomalySink>, Error> {
+    super::entity::check_supported(settings, false)?;
     let inspector = WriteInspector::new(write_options(settings, payload_dir_given));
     if settings.debug.enabled {
         return Ok(Box::new(JsonlSink::new(
@@ -337,7 +338,7 @@ pub fn detect(
         Vec::new()
     };
     let events = assign_events_after(
-        &settings.shipping.scenario_id,
+        &id_scope(&settings.shipping.scenario_id, settings.entity.as_ref()),
         request.open_event.as_ref(),
         &mut buckets,
     );
@@ -363,6 +364,7 @@ pub fn detect(
         threshold: settings.detection.threshold,
         detection_timestamp: now,
         top_contributors: settings.detection.top_contributors,
+        entity: settings.entity.clone(),
     };
     let docs = build_anomaly_documents(&ctx, &buckets);
     let report = sink.write(&docs)?.into_result()?;

@@ -20,6 +20,7 @@
 mod chain;
 pub mod clock;
 pub mod detect;
+pub mod entity;
 pub mod fetch;
 pub mod realtime;
 pub mod serve;
@@ -34,6 +35,10 @@ pub use chain::ChainedSource;
 pub use clock::{Clock, Progress, SimulatedClock, StopFlag, SystemClock};
 pub use detect::{
     detect, historical_range, open_sink, DetectOutcome, DetectRequest, LoadedModel, PendingBucket,
+};
+pub use entity::{
+    detect_entities, model_exists, train_entities, EntityDetectOutcome, EntitySettings,
+    EntityTrainOutcome, ModelSet,
 };
 pub use realtime::{run_realtime, LoopLimit, PollResult, Poller, RealtimeState};
 pub use serve::{serve, ReloadFlag, ScenarioStatus, ServeRequest, StatusBoard};

@@ -170,6 +170,7 @@ pub struct Poller {
 impl Poller {
     /// Loads the scenario's realtime state (a fresh one when there is no state file).
     pub fn new(settings: &Settings) -> Result<Self, Error> {
+        super::entity::check_supported(settings, true)?;
         let path = RealtimeState::path(settings);
         let state = RealtimeState::load(&path, settings.shipping.scenario_id.as_str())?;
         Ok(Self {

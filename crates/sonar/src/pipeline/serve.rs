@@ -225,6 +225,7 @@ impl Unit {
         stop: &StopFlag,
     ) -> Result<(), Error> {
         let s = &self.settings;
+        super::entity::check_supported(s, true)?;
         let exists = s.model_path.join(sonar_mvad::META_FILE).is_file();
         let now = clock.now();
         let retrain_due = match (s.training.retrain_every, self.trained_at) {

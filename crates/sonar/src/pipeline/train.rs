@@ -68,7 +68,7 @@ pub fn write_options(settings: &Settings, payload_dir_given: bool) -> WriteOptio
 
 /// The training window: `--start` / `--end` when given, else the whole training file in debug
 /// mode, else the `lookback` complete buckets ending at `now`.
-fn training_range(
+pub(crate) fn training_range(
     settings: &Settings,
     plan: &FeaturePlan,
     now: DateTime<Utc>,

@@ -11,14 +11,15 @@
 //! changes) and `scenario_features` (the observed value of every column).
 //!
 //! Invariant: a document's `_id` ([`document_id`]) and its event's id ([`crate::detect::event_id`])
-//! depend only on the scenario id and a bucket start, so re-running detection over the same buckets
-//! yields the same ids and the index sink can refuse duplicates.
+//! depend only on the scenario id, the entity (per-entity scenarios) and a bucket start, so
+//! re-running detection over the same buckets yields the same ids and the index sink can
+//! refuse duplicates.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::detect::bucket::id_stamp;
-use crate::detect::{Contribution, ScoredBucket};
+use crate::detect::{id_scope, Contribution, Entity, ScoredBucket};
 
 /// The Wazuh-like rule block every anomaly document carries (reference §7): dashboards and
 /// Wazuh rules key on `rule.id` 900001.
@@ -66,6 +67,16 @@ pub struct DocumentContext {
     pub detection_timestamp: DateTime<Utc>,
     /// How many entries `top_contributors` keeps.
     pub top_contributors: usize,
+    /// The entity of a per-entity scenario's run (docs/entities.md): written as `entity` and
+    /// part of every `_id` and event id.
+    pub entity: Option<Entity>,
+}
+
+impl DocumentContext {
+    /// The scope of this run's document and event ids ([`id_scope`]).
+    pub fn id_scope(&self) -> String {
+        id_scope(&self.scenario_id, self.entity.as_ref())
+    }
 }
 
 impl DocumentContext {
@@ -82,18 +93,26 @@ pub fn iso_timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
-/// The document `_id` of a bucket: scenario id + bucket start. Writing the same bucket twice
-/// targets the same `_id`, which is what makes re-runs duplicate-free.
-pub fn document_id(scenario_id: &str, bucket_start: DateTime<Utc>) -> String {
-    format!("{scenario_id}-{}", id_stamp(bucket_start))
+/// The document `_id` of a bucket: id scope (the scenario id, plus the entity's slug for a
+/// per-entity run: [`id_scope`]) + bucket start. Writing the same bucket twice targets the
+/// same `_id`, which is what makes re-runs duplicate-free.
+pub fn document_id(scope: &str, bucket_start: DateTime<Utc>) -> String {
+    format!("{scope}-{}", id_stamp(bucket_start))
 }
 
 /// The `_id` of a document [`build_anomaly_document`] built, read back from its body (its
-/// `scenario_name` and `@timestamp`); `None` for anything else.
+/// `scenario_name`, `entity` when present, and `@timestamp`); `None` for anything else.
 pub fn document_id_of(body: &Value) -> Option<String> {
     let scenario = body.get("scenario_name")?.as_str()?;
+    let entity = match body.get("entity") {
+        Some(value) => Some(Entity::from_json(value)?),
+        None => None,
+    };
     let start = DateTime::parse_from_rfc3339(body.get("@timestamp")?.as_str()?).ok()?;
-    Some(document_id(scenario, start.with_timezone(&Utc)))
+    Some(document_id(
+        &id_scope(scenario, entity.as_ref()),
+        start.with_timezone(&Utc),
+    ))
 }
 
 /// Contributions sorted largest first; NaN shares go last, ties keep the engine's order.
@@ -178,6 +197,9 @@ pub fn build_anomaly_document(ctx: &DocumentContext, bucket: &ScoredBucket) -> V
     }
     // ---- additions ----
     doc.insert("bucket_end".into(), json!(iso_timestamp(bucket.end)));
+    if let Some(entity) = &ctx.entity {
+        doc.insert("entity".into(), entity.to_json());
+    }
     doc.insert(
         "scenario".into(),
         json!({"id": ctx.scenario_id, "name": ctx.scenario_name}),
@@ -235,7 +257,7 @@ pub fn build_anomaly_documents(
         .iter()
         .filter(|b| b.is_anomaly)
         .map(|b| AnomalyDocument {
-            id: document_id(&ctx.scenario_id, b.start),
+            id: document_id(&ctx.id_scope(), b.start),
             body: build_anomaly_document(ctx, b),
         })
         .collect()
@@ -284,6 +306,7 @@ mod tests {
                 .single()
                 .expect("valid time"),
             top_contributors: 2,
+            entity: None,
         }
     }
 

@@ -43,6 +43,7 @@ fn context(scenario_id: &str) -> DocumentContext {
         threshold: 0.5,
         detection_timestamp: at(59),
         top_contributors: 5,
+        entity: None,
     }
 }
 

@@ -1,0 +1,273 @@
+//! Per-entity scenarios end to end (docs/entities.md): the bundled `brute_force_by_host`
+//! scenario in debug mode names the host under each demo attack; its model set is checked at
+//! load; entities without a model are reported; what does not split by entity yet is refused.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{debug_documents, repo, run_scenario_in, sonar, text};
+
+/// The model set directory a training run printed (`✓ model set … → DIR`).
+fn model_set_dir(log: &str) -> PathBuf {
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("✓ model set"))
+        .unwrap_or_else(|| panic!("no model set line\n{log}"));
+    PathBuf::from(line.rsplit("→ ").next().expect("arrow").trim())
+}
+
+fn time(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("rfc3339")
+        .with_timezone(&chrono::Utc)
+}
+
+/// A demo label's window and hosts.
+fn label(
+    name: &str,
+) -> (
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+    Vec<String>,
+) {
+    let text = std::fs::read_to_string(repo().join("demo/labels.json")).expect("labels");
+    let labels: Vec<Value> = serde_json::from_str(&text).expect("labels parse");
+    let l = labels
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap_or_else(|| panic!("no label {name}"));
+    let t = |v: &Value| {
+        chrono::DateTime::parse_from_str(v.as_str().expect("time"), "%Y-%m-%dT%H:%M:%S%.3f%z")
+            .expect("label time")
+            .with_timezone(&chrono::Utc)
+    };
+    let hosts = l["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| h.as_str().expect("host").to_owned())
+        .collect();
+    (t(&l["start"]), t(&l["end"]), hosts)
+}
+
+fn entity_of(doc: &Value) -> String {
+    let entity = doc["entity"]
+        .as_array()
+        .expect("every document names its entity");
+    assert_eq!(entity.len(), 1, "{doc}");
+    assert_eq!(entity[0]["name"], "agent.name");
+    entity[0]["value"].as_str().expect("value").to_owned()
+}
+
+/// Documents of `host` that overlap `[start, end)`.
+fn flagged(
+    docs: &[Value],
+    host: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+) -> usize {
+    docs.iter()
+        .filter(|d| {
+            let t = time(d["timestamp"].as_str().expect("timestamp"));
+            let bucket_end =
+                t + chrono::TimeDelta::minutes(d["bucket_minutes"].as_i64().unwrap_or(5));
+            entity_of(d) == host
+                && d["is_anomaly"] == Value::Bool(true)
+                && bucket_end > start
+                && t < end
+        })
+        .count()
+}
+
+#[test]
+fn brute_force_by_host_names_the_host_under_each_attack_and_checks_its_model_set() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (docs, log) = run_scenario_in("brute_force_by_host", dir.path(), "");
+    assert!(log.contains("split by agent.name"), "{log}");
+    let (start, end, hosts) = label("brute_force");
+    assert_eq!(hosts, ["web-01"]);
+    assert!(
+        flagged(&docs, "web-01", start, end) > 0,
+        "SSH brute force not on web-01\n{log}"
+    );
+    let (start, end, hosts) = label("password_spray");
+    assert!(hosts.contains(&"dc-01".to_owned()));
+    assert!(
+        flagged(&docs, "dc-01", start, end) > 0,
+        "password spray not on dc-01\n{log}"
+    );
+    // The hosts outside the attacks stay quiet: at most a few events in two days.
+    let events: std::collections::BTreeSet<String> = docs
+        .iter()
+        .map(|d| {
+            let id = d["event"]["id"].as_str().expect("event id").to_owned();
+            assert!(
+                id.starts_with(&format!("brute_force_by_host@{}-event-", entity_of(d))),
+                "{id}"
+            );
+            id
+        })
+        .collect();
+    assert!(events.len() <= 12, "{} events\n{log}", events.len());
+
+    // The set is one unit: a stray generation (a crash before the manifest was renamed) and a
+    // leftover temporary manifest change nothing; a rerun writes nothing twice.
+    let set = model_set_dir(&log);
+    assert!(set.join("entities.json").is_file());
+    std::fs::create_dir_all(set.join("g20991231T000000Z/web-01")).expect("stray generation");
+    std::fs::write(
+        set.join("g20991231T000000Z/web-01/model.safetensors"),
+        b"half written",
+    )
+    .expect("junk");
+    std::fs::write(set.join(".entities.json.tmp"), b"{\"format\": 1, \"trunc").expect("junk");
+    let scenario = repo().join("scenarios/brute_force_by_host.yaml");
+    let scenario = scenario.to_str().expect("utf-8");
+    let config = dir.path().join("config.yaml");
+    let config = config.to_str().expect("utf-8");
+    let again = sonar(
+        dir.path(),
+        &[
+            "detect",
+            "--scenario",
+            scenario,
+            "--debug",
+            "--config",
+            config,
+        ],
+    );
+    let again_log = text(&again);
+    assert_eq!(again.status.code(), Some(0), "{again_log}");
+    assert!(again_log.contains("written=0"), "{again_log}");
+    assert!(
+        again_log.contains(&format!("already present={}", docs.len())),
+        "{again_log}"
+    );
+    assert_eq!(debug_documents(dir.path()).len(), docs.len());
+
+    // A damaged member is refused, naming the file.
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(set.join("entities.json")).expect("manifest"),
+    )
+    .expect("json");
+    let member = manifest["members"][0]["dir"].as_str().expect("dir");
+    let meta = set.join(member).join("model_meta.json");
+    let mut bytes = std::fs::read(&meta).expect("meta");
+    bytes.push(b' ');
+    std::fs::write(&meta, bytes).expect("damage");
+    let damaged = sonar(
+        dir.path(),
+        &[
+            "detect",
+            "--scenario",
+            scenario,
+            "--debug",
+            "--config",
+            config,
+        ],
+    );
+    let damaged_log = text(&damaged);
+    assert_eq!(damaged.status.code(), Some(1), "{damaged_log}");
+    assert!(damaged_log.contains("SHA-256"), "{damaged_log}");
+    assert!(
+        damaged_log.contains(&meta.display().to_string()),
+        "{damaged_log}"
+    );
+}
+
+/// A copy of the by-host scenario in `dir`, reading the demo, with `edit` applied.
+fn scenario_copy(dir: &Path, edit: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(repo().join("scenarios/brute_force_by_host.yaml"))
+        .expect("scenario");
+    text = text.replace(
+        "data_dir: \"../demo\"",
+        &format!("data_dir: \"{}\"", repo().join("demo").display()),
+    );
+    for (old, new) in edit {
+        assert!(text.contains(old), "{old}");
+        text = text.replacen(old, new, 1);
+    }
+    let path = dir.join("by_host.yaml");
+    std::fs::write(&path, text).expect("write scenario");
+    path.display().to_string()
+}
+
+#[test]
+fn entities_past_max_entities_are_reported_and_what_cannot_split_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = scenario_copy(
+        dir.path(),
+        &[
+            ("max_entities: 100", "max_entities: 3"),
+            (
+                "scoring: {smooth_rows: 1}",
+                "scoring: {smooth_rows: 1}\n    epochs: 1",
+            ),
+        ],
+    );
+    let out = sonar(
+        dir.path(),
+        &[
+            "scenario",
+            "--use-case",
+            &scenario,
+            "--debug",
+            "--mode",
+            "batch",
+        ],
+    );
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("3 entities trained"), "{log}");
+    assert!(
+        log.contains("not modelled (past training.max_entities): 5 entities"),
+        "{log}"
+    );
+    // At detection the same five have alerts and no model: named, with their alert counts.
+    let line = log
+        .lines()
+        .find(|l| l.contains("entities without a model"))
+        .unwrap_or_else(|| panic!("no unmodelled line\n{log}"));
+    assert!(line.contains("web-01 ("), "{line}");
+    let docs = debug_documents(dir.path());
+    assert!(
+        docs.iter().all(|d| entity_of(d) != "web-01"),
+        "web-01 has no model"
+    );
+
+    let realtime = sonar(
+        dir.path(),
+        &[
+            "detect",
+            "--scenario",
+            &scenario,
+            "--debug",
+            "--mode",
+            "realtime",
+            "--max-polls",
+            "1",
+        ],
+    );
+    let realtime_log = text(&realtime);
+    assert_eq!(realtime.status.code(), Some(1), "{realtime_log}");
+    assert!(
+        realtime_log.contains("does not split by entity yet"),
+        "{realtime_log}"
+    );
+
+    let absent = scenario_copy(
+        dir.path(),
+        &[(
+            "entity_field: \"agent.name\"",
+            "entity_field: \"agent.nam\"",
+        )],
+    );
+    let out = sonar(dir.path(), &["train", "--scenario", &absent, "--debug"]);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("has a single non-empty value in `agent.nam`"),
+        "{log}"
+    );
+}

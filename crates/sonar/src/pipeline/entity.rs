@@ -1,0 +1,601 @@
+//! Per-entity scenarios (docs/configuration.md `training.entity_field`, docs/entities.md): a
+//! scenario split by a host, account or address field trains one model per entity and scores
+//! each entity's own series, so every anomaly document says which entity it is about.
+//!
+//! An entity's run is the scenario's run restricted to that entity: the scenario's
+//! `alert_filter` and a `term` on each entity field, its own model directory, and the entity
+//! in its documents and in their ids ([`crate::detect::entity`]). Training and detection are
+//! the one-entity [`super::train()`] and [`super::detect()`], called once per entity.
+//!
+//! Which entities: the `training.max_entities` values with the most alerts in the training
+//! window (ties by value). Alerts whose entity field is missing, empty or not a single value
+//! belong to no entity; they, the entities past `max_entities`, and entities first seen at
+//! detection time are counted and reported by name, never dropped silently: a new host or
+//! account is worth a look. Retraining takes the new ones in.
+//!
+//! The model set is one unit on disk (docs/entities.md "Model set"): the members are written
+//! into a new generation directory, then `entities.json` (every member's files with their
+//! SHA-256) replaces the previous manifest atomically, then older generations are removed. A
+//! crash before the rename leaves the previous set loadable; a damaged or replaced member
+//! file is refused at load, naming it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::detect::{detect, historical_range, DetectOutcome, DetectRequest, LoadedModel};
+use super::train::{train, training_range, TrainOutcome};
+use super::{open_source, Clock, Phase, Progress, RunSummary, StopFlag};
+use crate::config::Settings;
+use crate::detect::entity::{value_text, Entity};
+use crate::field::FieldPath;
+use crate::sink::AnomalySink;
+use crate::source::{AlertQuery, TimeRange};
+use crate::Error;
+
+/// The manifest of a model set, in the scenario's model directory.
+pub const MANIFEST_FILE: &str = "entities.json";
+/// Manifest format version.
+const MANIFEST_FORMAT: u32 = 1;
+/// Files of one member model that the manifest checks.
+const MEMBER_FILES: [&str; 2] = [sonar_mvad::WEIGHTS_FILE, sonar_mvad::META_FILE];
+/// Entities named in one log line or message before "and N more".
+const NAMED: usize = 5;
+
+/// `training.entity_field` and `training.max_entities`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntitySettings {
+    /// One or two field paths whose values name an entity.
+    pub fields: Vec<String>,
+    /// Entities modelled at most (those with the most training alerts).
+    pub max_entities: usize,
+}
+
+impl EntitySettings {
+    /// `training.max_entities` when none is given.
+    pub const DEFAULT_MAX_ENTITIES: u64 = 100;
+    /// Entity fields at most (as OpenSearch AD's category fields).
+    pub const MAX_FIELDS: usize = 2;
+}
+
+/// Alerts per entity over a range.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Census {
+    /// Alerts of each entity.
+    pub counts: BTreeMap<Entity, u64>,
+    /// Alerts read.
+    pub alerts: u64,
+    /// Alerts whose entity field is missing, empty or not a single value.
+    pub without_entity: u64,
+}
+
+impl Census {
+    /// Entities by alert count, most first (ties by entity).
+    pub fn ranked(&self) -> Vec<(Entity, u64)> {
+        let mut ranked: Vec<(Entity, u64)> =
+            self.counts.iter().map(|(e, n)| (e.clone(), *n)).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked
+    }
+}
+
+/// Counts the alerts of each entity in `range` (the scenario's `alert_filter` applies).
+pub fn census(
+    settings: &Settings,
+    entities: &EntitySettings,
+    phase: Phase,
+    range: TimeRange,
+    stop: &StopFlag,
+) -> Result<Census, Error> {
+    let paths = entities
+        .fields
+        .iter()
+        .map(|f| {
+            FieldPath::parse(f).ok_or_else(|| Error::Entities {
+                scenario: scenario_name(settings),
+                problem: format!("`training.entity_field` {f:?} is not a dotted field path"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut fields = vec![settings.features.timestamp_field.clone()];
+    fields.extend(entities.fields.iter().cloned());
+    let query = AlertQuery {
+        range,
+        timestamp_field: settings.features.timestamp_field.clone(),
+        fields,
+        alert_filter: settings.alert_filter.clone(),
+    };
+    let mut census = Census::default();
+    let mut source = open_source(settings, phase)?;
+    source.stream(&query, &mut |page| {
+        if stop.is_raised() {
+            return Err(Error::Stopped {
+                during: "counting entities",
+            });
+        }
+        for alert in &page {
+            census.alerts += 1;
+            let values: Option<Vec<String>> =
+                paths.iter().map(|p| value_text(p.lookup(alert))).collect();
+            match values {
+                Some(values) => {
+                    *census
+                        .counts
+                        .entry(Entity::new(&entities.fields, values))
+                        .or_default() += 1;
+                }
+                None => census.without_entity += 1,
+            }
+        }
+        Ok(())
+    })?;
+    Ok(census)
+}
+
+/// The settings of one entity's run: the scenario's, restricted to `entity`, with the model
+/// directory `model_dir`.
+pub fn entity_settings(settings: &Settings, entity: &Entity, model_dir: PathBuf) -> Settings {
+    let mut must: Vec<Value> = settings.alert_filter.iter().cloned().collect();
+    must.extend(
+        entity
+            .0
+            .iter()
+            .map(|v| json!({"term": {v.name.clone(): v.value.clone()}})),
+    );
+    let mut run = settings.clone();
+    run.alert_filter = Some(json!({"bool": {"filter": must}}));
+    run.model_path = model_dir;
+    run.entity = Some(entity.clone());
+    run
+}
+
+/// One member of a model set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// The entity.
+    pub entity: Entity,
+    /// Its directory, relative to the set's directory (`<generation>/<slug>`).
+    pub dir: String,
+    /// Its alerts in the training window.
+    pub training_alerts: u64,
+    /// SHA-256 (hex) of each model file.
+    pub files: BTreeMap<String, String>,
+}
+
+/// `entities.json`: what a scenario's model set holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version.
+    pub format: u32,
+    /// The entity fields the set was split by.
+    pub entity_fields: Vec<String>,
+    /// The training window.
+    pub training_start: DateTime<Utc>,
+    /// Its end (exclusive).
+    pub training_end: DateTime<Utc>,
+    /// The members, most training alerts first.
+    pub members: Vec<Member>,
+    /// Entities of the training window left out by `max_entities`, and their alerts.
+    pub not_modelled: Vec<(Entity, u64)>,
+    /// Training alerts that named no entity.
+    pub without_entity: u64,
+}
+
+/// Refuses what per-entity scenarios do not do yet: realtime polling (`detection.mode:
+/// realtime`, `sonar serve`) and shipping to a data stream (its template lists one model's
+/// columns; entities' models have their own). Detection documents go to the debug file or
+/// the anomalies index.
+pub fn check_supported(settings: &Settings, realtime: bool) -> Result<(), Error> {
+    let Some(entities) = &settings.entities else {
+        return Ok(());
+    };
+    let what = if realtime {
+        "realtime polling (detection.mode realtime, sonar serve)"
+    } else if settings.shipping.enabled && !settings.debug.enabled {
+        "shipping to a data stream (--ship, shipping.enabled)"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Entities {
+        scenario: scenario_name(settings),
+        problem: format!(
+            "split by `{}`: {what} does not split by entity yet; use historical or batch detection (sonar detect --start/--end backfills any range) into the anomalies index, or remove training.entity_field",
+            entities.fields.join(", ")
+        ),
+    })
+}
+
+/// The manifest path of the set at `dir`.
+pub fn manifest_path(dir: &Path) -> PathBuf {
+    dir.join(MANIFEST_FILE)
+}
+
+/// Whether a scenario's model exists: its model set's manifest for a per-entity scenario,
+/// else its model directory's metadata.
+pub fn model_exists(settings: &Settings) -> bool {
+    if settings.entities.is_some() {
+        manifest_path(&settings.model_path).is_file()
+    } else {
+        settings.model_path.join(sonar_mvad::META_FILE).is_file()
+    }
+}
+
+fn scenario_name(settings: &Settings) -> String {
+    settings
+        .scenario
+        .as_ref()
+        .map_or_else(|| settings.model_name.clone(), |s| s.name.clone())
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(io("reading", path))?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// "web-01 (281 alerts), dc-01 (79 alerts) and 3 more".
+fn name_some(entities: &[(Entity, u64)]) -> String {
+    let mut text = entities
+        .iter()
+        .take(NAMED)
+        .map(|(e, n)| format!("{} ({n} alerts)", e.label()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if entities.len() > NAMED {
+        text.push_str(&format!(" and {} more", entities.len() - NAMED));
+    }
+    text
+}
+
+/// What training a model set did.
+#[derive(Debug, Clone)]
+pub struct EntityTrainOutcome {
+    /// The set's directory.
+    pub dir: PathBuf,
+    /// The manifest written.
+    pub manifest: Manifest,
+    /// Each member's training run, in manifest order.
+    pub members: Vec<TrainOutcome>,
+    /// The counts of all members together.
+    pub summary: RunSummary,
+}
+
+/// Trains one model per entity of the training window and writes the set under
+/// `settings.model_path` (see the module doc).
+pub fn train_entities(
+    settings: &Settings,
+    entities: &EntitySettings,
+    clock: &dyn Clock,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+    payload_dir_given: bool,
+) -> Result<EntityTrainOutcome, Error> {
+    let started = std::time::Instant::now();
+    check_supported(settings, false)?;
+    let plan = settings.features.validate()?;
+    let range = training_range(settings, &plan, clock.now())?;
+    progress.phase("counting entities");
+    let census = census(settings, entities, Phase::Training, range, stop)?;
+    let fields = entities.fields.join(", ");
+    if census.counts.is_empty() {
+        return Err(Error::Entities {
+            scenario: scenario_name(settings),
+            problem: format!(
+                "none of the {} training alerts from {} to {} has a single non-empty value in `{fields}` (training.entity_field): check the field path; {} alerts had none",
+                census.alerts, range.start, range.end, census.without_entity
+            ),
+        });
+    }
+    let mut ranked = census.ranked();
+    let not_modelled = ranked.split_off(entities.max_entities.min(ranked.len()));
+    if !not_modelled.is_empty() {
+        tracing::warn!(
+            entities = census.counts.len(),
+            max_entities = entities.max_entities,
+            "{} entities in the training window; the {} with the most alerts are modelled, these {} are not (raise training.max_entities to model them): {}",
+            census.counts.len(),
+            entities.max_entities,
+            not_modelled.len(),
+            name_some(&not_modelled)
+        );
+    }
+    if census.without_entity > 0 {
+        tracing::warn!(
+            alerts = census.without_entity,
+            "{} of {} training alerts have no single non-empty `{fields}` and belong to no entity",
+            census.without_entity,
+            census.alerts
+        );
+    }
+    tracing::info!(entities = ranked.len(), fields = %fields, "training one model per entity");
+
+    let dir = &settings.model_path;
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let generation = new_generation(dir, clock.now())?;
+    let mut members = Vec::with_capacity(ranked.len());
+    let mut outcomes = Vec::with_capacity(ranked.len());
+    let mut summary = RunSummary::default();
+    for (entity, alerts) in &ranked {
+        let rel = format!("{generation}/{}", entity.slug());
+        let run = entity_settings(settings, entity, dir.join(&rel));
+        progress.phase(&format!("training entity {}", entity.label()));
+        let outcome =
+            train(&run, clock, progress, stop, payload_dir_given).map_err(|e| Error::Entities {
+                scenario: scenario_name(settings),
+                problem: format!("training entity {}: {e}", entity.label()),
+            })?;
+        let mut files = BTreeMap::new();
+        for file in MEMBER_FILES {
+            files.insert(
+                file.to_owned(),
+                sha256_file(&outcome.model_path.join(file))?,
+            );
+        }
+        summary.absorb(&outcome.summary);
+        members.push(Member {
+            entity: entity.clone(),
+            dir: rel,
+            training_alerts: *alerts,
+            files,
+        });
+        outcomes.push(outcome);
+    }
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        entity_fields: entities.fields.clone(),
+        training_start: range.start,
+        training_end: range.end,
+        members,
+        not_modelled,
+        without_entity: census.without_entity,
+    };
+    write_manifest(dir, &manifest)?;
+    remove_other_generations(dir, &generation);
+    summary.destination = Some(dir.display().to_string());
+    summary.elapsed = started.elapsed();
+    Ok(EntityTrainOutcome {
+        dir: dir.clone(),
+        manifest,
+        members: outcomes,
+        summary,
+    })
+}
+
+/// A fresh generation directory name under `dir`: `g<UTC stamp>`, suffixed when taken.
+fn new_generation(dir: &Path, now: DateTime<Utc>) -> Result<String, Error> {
+    let stamp = format!("g{}", now.format("%Y%m%dT%H%M%SZ"));
+    for n in 0..1000 {
+        let name = if n == 0 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{n}")
+        };
+        let path = dir.join(&name);
+        match std::fs::create_dir(&path) {
+            Ok(()) => return Ok(name),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io("creating", &path)(e)),
+        }
+    }
+    Err(Error::ModelSet {
+        path: dir.to_path_buf(),
+        problem: format!(
+            "1000 generation directories named {stamp}* already exist; remove old ones"
+        ),
+    })
+}
+
+/// Writes the manifest atomically: a temporary file, synced, renamed over the old one.
+fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), Error> {
+    let path = manifest_path(dir);
+    let tmp = dir.join(format!(".{MANIFEST_FILE}.tmp"));
+    let text = serde_json::to_string_pretty(manifest).map_err(|e| Error::ModelSet {
+        path: path.clone(),
+        problem: format!("cannot serialise the manifest: {e}"),
+    })?;
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
+        file.write_all(text.as_bytes())
+            .map_err(io("writing", &tmp))?;
+        file.sync_all().map_err(io("syncing", &tmp))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(io("renaming into place", &path))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        // Best effort: makes the rename itself durable on filesystems that need it.
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Removes generation directories other than `keep` (best effort: a leftover costs disk,
+/// not correctness, and the next training removes it).
+fn remove_other_generations(dir: &Path, keep: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != keep && name.starts_with('g') && entry.path().is_dir() {
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove an old model generation");
+            }
+        }
+    }
+}
+
+/// A loaded model set: the manifest and each member's model.
+#[derive(Debug)]
+pub struct ModelSet {
+    /// The set's directory.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The members' models, in manifest order.
+    pub models: Vec<LoadedModel>,
+}
+
+impl ModelSet {
+    /// Loads the set at `dir`, checking that it was split by `entities.fields` and that every
+    /// member file has its recorded SHA-256.
+    pub fn load(dir: &Path, entities: &EntitySettings) -> Result<Self, Error> {
+        let path = manifest_path(dir);
+        if !path.is_file() {
+            return Err(Error::ModelMissing { path });
+        }
+        let text = std::fs::read_to_string(&path).map_err(io("reading", &path))?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::ModelSet {
+            path: path.clone(),
+            problem: format!("not a model set manifest: {e}; retrain the scenario"),
+        })?;
+        if manifest.format != MANIFEST_FORMAT {
+            return Err(Error::ModelSet {
+                path,
+                problem: format!(
+                    "manifest format {} (this SONAR reads {MANIFEST_FORMAT}); retrain the scenario",
+                    manifest.format
+                ),
+            });
+        }
+        if manifest.entity_fields != entities.fields {
+            return Err(Error::ModelSet {
+                path,
+                problem: format!(
+                    "trained split by {:?}, but the scenario now says training.entity_field {:?}; retrain the scenario",
+                    manifest.entity_fields, entities.fields
+                ),
+            });
+        }
+        let mut models = Vec::with_capacity(manifest.members.len());
+        for member in &manifest.members {
+            let member_dir = dir.join(&member.dir);
+            for (file, expected) in &member.files {
+                let file_path = member_dir.join(file);
+                let actual = sha256_file(&file_path).map_err(|e| Error::ModelSet {
+                    path: file_path.clone(),
+                    problem: format!("member of entity {} unreadable: {e}", member.entity.label()),
+                })?;
+                if &actual != expected {
+                    return Err(Error::ModelSet {
+                        path: file_path,
+                        problem: format!(
+                            "SHA-256 {actual} differs from {expected} in {MANIFEST_FILE}: the member of entity {} was damaged or replaced after training; retrain the scenario",
+                            member.entity.label()
+                        ),
+                    });
+                }
+            }
+            models.push(LoadedModel::load(&member_dir)?);
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            models,
+        })
+    }
+}
+
+/// What one detection over a model set did.
+#[derive(Debug, Clone)]
+pub struct EntityDetectOutcome {
+    /// Each member's run with its entity, in manifest order.
+    pub members: Vec<(Entity, DetectOutcome)>,
+    /// Entities with alerts in the detection window that the set does not model (first seen,
+    /// or past `max_entities` at training), with their alerts, most first.
+    pub unmodelled: Vec<(Entity, u64)>,
+    /// Detection alerts that named no entity.
+    pub without_entity: u64,
+    /// The counts of all members together.
+    pub summary: RunSummary,
+}
+
+/// Scores every member of `set` over its historical range (`--start`/`--end`, the debug
+/// file, or the lookback) into `sink`, then counts the detection window's alerts of entities
+/// the set does not model and reports them.
+pub fn detect_entities(
+    settings: &Settings,
+    entities: &EntitySettings,
+    set: &ModelSet,
+    sink: &mut dyn AnomalySink,
+    clock: &dyn Clock,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+) -> Result<EntityDetectOutcome, Error> {
+    let started = std::time::Instant::now();
+    let mut members = Vec::with_capacity(set.models.len());
+    let mut summary = RunSummary::default();
+    let mut scored_range: Option<TimeRange> = None;
+    for (member, model) in set.manifest.members.iter().zip(&set.models) {
+        let run = entity_settings(settings, &member.entity, model.path.clone());
+        let range = historical_range(&run, model, clock.now())?;
+        scored_range = Some(scored_range.map_or(range, |r| TimeRange {
+            start: r.start.min(range.start),
+            end: r.end.max(range.end),
+        }));
+        let request = DetectRequest {
+            range: Some(range),
+            ..DetectRequest::default()
+        };
+        progress.phase(&format!("detecting entity {}", member.entity.label()));
+        let outcome = detect(&run, model, &request, sink, clock, progress, stop).map_err(|e| {
+            Error::Entities {
+                scenario: scenario_name(settings),
+                problem: format!("detecting entity {}: {e}", member.entity.label()),
+            }
+        })?;
+        summary.absorb(&outcome.summary);
+        members.push((member.entity.clone(), outcome));
+    }
+    let (unmodelled, without_entity) = match scored_range {
+        Some(range) => {
+            let census = census(settings, entities, Phase::Detection, range, stop)?;
+            let modelled: std::collections::BTreeSet<&Entity> =
+                set.manifest.members.iter().map(|m| &m.entity).collect();
+            let unmodelled: Vec<(Entity, u64)> = census
+                .ranked()
+                .into_iter()
+                .filter(|(e, _)| !modelled.contains(e))
+                .collect();
+            (unmodelled, census.without_entity)
+        }
+        None => (Vec::new(), 0),
+    };
+    if !unmodelled.is_empty() {
+        tracing::warn!(
+            entities = unmodelled.len(),
+            alerts = unmodelled.iter().map(|(_, n)| n).sum::<u64>(),
+            "{} entities with alerts in the detection window have no model (new since training, or past training.max_entities): {}; retrain the scenario to model them",
+            unmodelled.len(),
+            name_some(&unmodelled)
+        );
+    }
+    if without_entity > 0 {
+        tracing::warn!(
+            alerts = without_entity,
+            "{without_entity} detection alerts have no single non-empty `{}` and belong to no entity",
+            entities.fields.join(", ")
+        );
+    }
+    summary.elapsed = started.elapsed();
+    Ok(EntityDetectOutcome {
+        members,
+        unmodelled,
+        without_entity,
+        summary,
+    })
+}
