@@ -92,6 +92,16 @@ impl WindowArgs {
     }
 }
 
+/// `--shard I/N` of a per-entity scenario's train, detect or scenario run.
+#[derive(Debug, Clone, Args)]
+pub struct ShardArgs {
+    /// Handle only shard I of N of a per-entity scenario's entities (a stable hash of each
+    /// entity): N processes with 1/N .. N/N together write exactly what one process writes.
+    /// Each shard keeps its model set in `<model dir>/shard-I-of-N`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<sonar::pipeline::entity::Shard>,
+}
+
 /// `sonar check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -248,6 +258,9 @@ pub struct TrainArgs {
     /// The run's window.
     #[command(flatten)]
     pub window: WindowArgs,
+    /// The share of a per-entity scenario's entities.
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// Scenario.
     #[command(flatten)]
     pub scenario: ScenarioFileArg,
@@ -280,6 +293,9 @@ pub struct DetectArgs {
     /// The run's window.
     #[command(flatten)]
     pub window: WindowArgs,
+    /// The share of a per-entity scenario's entities.
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// Scenario.
     #[command(flatten)]
     pub scenario: ScenarioFileArg,
@@ -306,6 +322,9 @@ pub struct ScenarioArgs {
     /// The run's window.
     #[command(flatten)]
     pub window: WindowArgs,
+    /// The share of a per-entity scenario's entities.
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// The scenario file to run.
     #[arg(long, value_name = "YAML")]
     pub use_case: PathBuf,
@@ -497,6 +516,7 @@ impl Run {
         overrides.model_name = args.model_name.clone();
         overrides.ship = args.ship;
         overrides.window = args.window.window();
+        overrides.shard = args.shard.shard;
         args.synthetic.apply(&mut overrides);
         Self {
             config: args.settings.config.clone(),
@@ -533,6 +553,7 @@ impl Run {
             args.mode,
         );
         overrides.window = args.window.window();
+        overrides.shard = args.shard.shard;
         Self {
             config: args.settings.config.clone(),
             scenario: args.scenario.scenario.clone(),
@@ -554,6 +575,7 @@ impl Run {
         );
         overrides.lookback_hours = args.lookback_hours;
         overrides.window = args.window.window();
+        overrides.shard = args.shard.shard;
         Self {
             config: args.settings.config.clone(),
             scenario: Some(args.use_case.clone()),

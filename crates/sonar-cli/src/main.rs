@@ -547,7 +547,7 @@ fn detect_entities(
         settings,
         settings.detection.mode == DetectionMode::Realtime,
     )?;
-    let set = pipeline::ModelSet::load(&settings.model_path, entities)
+    let set = pipeline::ModelSet::load(&pipeline::entity::set_dir(settings), entities)
         .with_context(|| format!("cannot load the model set {}", settings.model_name))?;
     let Some(first) = set.models.first() else {
         anyhow::bail!(

@@ -271,3 +271,112 @@ fn entities_past_max_entities_are_reported_and_what_cannot_split_is_refused() {
         "{log}"
     );
 }
+
+/// The documents of `index` with what differs between runs by design left out: when the run
+/// happened and where its models live.
+fn comparable(url: &str, index: &str) -> std::collections::BTreeMap<String, Value> {
+    super::indexer_e2e::documents(url, index)
+        .into_iter()
+        .map(|(id, mut doc)| {
+            let map = doc.as_object_mut().expect("object");
+            map.remove("detection_timestamp");
+            map.remove("context");
+            map.remove("model");
+            (id, doc)
+        })
+        .collect()
+}
+
+fn entities_trained(log: &str) -> usize {
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("✓ model set"))
+        .unwrap_or_else(|| panic!("no model set line\n{log}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words
+        .iter()
+        .position(|w| *w == "entities")
+        .expect("entities count");
+    words[at - 1].parse().expect("a number")
+}
+
+#[test]
+fn two_shards_against_the_indexer_write_exactly_what_one_process_writes() {
+    let server = super::osmem::OsmemServer::start();
+    server.install_wazuh_template();
+    super::indexer_e2e::load_demo_alerts(&server);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = scenario_copy(
+        dir.path(),
+        &[(
+            "scoring: {smooth_rows: 1}",
+            "scoring: {smooth_rows: 1}\n    epochs: 2",
+        )],
+    );
+    let train_window = [
+        "--start",
+        "2024-05-01T00:00:00Z",
+        "--end",
+        "2024-05-08T00:00:00Z",
+    ];
+    let detect_window = [
+        "--start",
+        "2024-05-08T00:00:00Z",
+        "--end",
+        "2024-05-10T00:00:00Z",
+    ];
+    let run = |config: &str, command: &str, window: &[&str], shard: Option<&str>| {
+        let mut args = vec![command, "--scenario", &scenario, "--config", config];
+        args.extend_from_slice(window);
+        if let Some(shard) = shard {
+            args.extend_from_slice(&["--shard", shard]);
+        }
+        let out = sonar(dir.path(), &args);
+        let log = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}\n{log}");
+        log
+    };
+
+    let one_dir = dir.path().join("one");
+    std::fs::create_dir_all(&one_dir).expect("dir");
+    let one = super::indexer_e2e::config(&one_dir, &server.url, "anomalies-one");
+    let all = entities_trained(&run(&one, "train", &train_window, None));
+    assert_eq!(all, 8, "the demo's eight hosts");
+    run(&one, "detect", &detect_window, None);
+
+    let two_dir = dir.path().join("two");
+    std::fs::create_dir_all(&two_dir).expect("dir");
+    let two = super::indexer_e2e::config(&two_dir, &server.url, "anomalies-two");
+    let mut shared = 0;
+    for shard in ["1/2", "2/2"] {
+        let log = run(&two, "train", &train_window, Some(shard));
+        assert!(log.contains("shard-"), "each shard has its own set\n{log}");
+        shared += entities_trained(&log);
+        run(&two, "detect", &detect_window, Some(shard));
+    }
+    assert_eq!(shared, all, "the shards split the entities");
+
+    let single = comparable(&server.url, "anomalies-one");
+    let split = comparable(&server.url, "anomalies-two");
+    assert!(!single.is_empty(), "the demo attacks give documents");
+    assert_eq!(
+        single.keys().collect::<Vec<_>>(),
+        split.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(single, split);
+
+    let plain = repo().join("scenarios/brute_force_detection.yaml");
+    let unsplit = sonar(
+        dir.path(),
+        &[
+            "detect",
+            "--scenario",
+            plain.to_str().expect("utf-8"),
+            "--shard",
+            "1/2",
+        ],
+    );
+    let log = text(&unsplit);
+    assert_eq!(unsplit.status.code(), Some(1), "{log}");
+    assert!(log.contains("no training.entity_field"), "{log}");
+}

@@ -58,6 +58,13 @@ pub fn resolve(
     let (training, file_placement) = training(&layers, flags, mvad.sliding_window, &features)?;
     let detection = detection(&layers, flags, features.bucket_minutes)?;
     let entities = entities(&layers)?;
+    if let (Some(shard), None) = (flags.shard, &entities) {
+        return Err(value_error(
+            CLI,
+            "--shard",
+            format!("{shard} splits the entities of a per-entity scenario, and this run has no training.entity_field"),
+        ));
+    }
     check_window(flags, &detection)?;
     let injection = injection(flags, file_placement, &training.synthetic, &mut warnings)?;
     let scenario_info = match scenario {
@@ -80,6 +87,7 @@ pub fn resolve(
         shipping,
         training,
         entities,
+        shard: flags.shard,
         entity: None,
         detection,
         model_name,

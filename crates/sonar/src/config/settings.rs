@@ -18,6 +18,7 @@ pub use super::resolve::resolve;
 use crate::detect::Entity;
 pub use crate::detect::{DetectionMode, DetectionSettings, PayloadSettings};
 pub use crate::engine::{MvadSettings, SlidingWindow, TrainingSettings};
+use crate::pipeline::entity::Shard;
 use crate::pipeline::EntitySettings;
 pub use crate::sink::ShippingSettings;
 pub use crate::source::{DebugSettings, Tls, WazuhSettings};
@@ -98,6 +99,8 @@ pub struct Overrides {
     pub synthetic_srcip: Option<IpAddr>,
     /// `--start` / `--end`: the window of a one-off train or detect run.
     pub window: RunWindow,
+    /// `--shard I/N`: this process's share of a per-entity scenario's entities.
+    pub shard: Option<Shard>,
 }
 
 /// `--start` / `--end` (RFC 3339): the window of a one-off `train` or `detect` run, overriding
@@ -164,6 +167,8 @@ pub struct Settings {
     /// `training.entity_field` / `training.max_entities`: the scenario is split by entity
     /// (one model per entity, docs/entities.md); `None` scores the whole fleet as one series.
     pub entities: Option<EntitySettings>,
+    /// `--shard I/N`: the share of the entities this process handles (per-entity scenarios).
+    pub shard: Option<Shard>,
     /// The entity this run is restricted to: set by the per-entity runs
     /// ([`crate::pipeline::entity`]), never by a file.
     pub entity: Option<Entity>,

@@ -74,6 +74,26 @@ impl Entity {
             .join(" / ")
     }
 
+    /// The shard (1 ..= `count`) of a `--shard I/N` run that handles this entity: the first 8
+    /// bytes of a SHA-256 of its values, modulo `count`. Stable across processes, machines
+    /// and releases (never Rust's randomised hasher).
+    pub fn shard(&self, count: u32) -> u32 {
+        let digest = self.digest();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        (u64::from_be_bytes(first) % u64::from(count.max(1))) as u32 + 1
+    }
+
+    /// SHA-256 of the exact values (each followed by 0x1f).
+    fn digest(&self) -> [u8; 32] {
+        let mut hash = Sha256::new();
+        for v in &self.0 {
+            hash.update(v.value.as_bytes());
+            hash.update([0x1f]);
+        }
+        hash.finalize().into()
+    }
+
     /// A name safe as a directory name and inside an `_id`: the values joined by `+` when
     /// each is short and made of letters, digits, `.`, `_` and `-` (not leading `.`);
     /// otherwise each value's safe characters (others as `_`, at most 48) plus 8 hex digits
@@ -94,12 +114,7 @@ impl Entity {
                 .collect::<Vec<_>>()
                 .join("+");
         }
-        let mut hash = Sha256::new();
-        for v in &self.0 {
-            hash.update(v.value.as_bytes());
-            hash.update([0x1f]);
-        }
-        let digest = hash.finalize();
+        let digest = self.digest();
         let safe: Vec<String> = self
             .0
             .iter()
@@ -187,6 +202,24 @@ mod tests {
         assert_eq!(Entity::from_json(&json!([])), None);
         assert_eq!(id_scope("brute_force", Some(&e)), "brute_force@dc-01");
         assert_eq!(id_scope("brute_force", None), "brute_force");
+    }
+
+    #[test]
+    fn shards_are_stable_and_spread_the_entities() {
+        // Pinned values: a change of the hash would move entities between running processes.
+        let pinned = [("web-01", 1, 3), ("dc-01", 1, 2), ("bastion-01", 2, 1)];
+        for (name, of_two, of_three) in pinned {
+            assert_eq!(host(name).shard(2), of_two, "{name}");
+            assert_eq!(host(name).shard(3), of_three, "{name}");
+        }
+        let counts = (0..200).fold([0usize; 3], |mut c, i| {
+            let s = host(&format!("host-{i}")).shard(3);
+            assert!((1..=3).contains(&s));
+            c[s as usize - 1] += 1;
+            c
+        });
+        assert!(counts.iter().all(|&n| n > 40), "{counts:?}");
+        assert_eq!(host("x").shard(1), 1);
     }
 
     #[test]

@@ -62,6 +62,57 @@ impl EntitySettings {
     pub const MAX_FIELDS: usize = 2;
 }
 
+/// `--shard I/N`: this process handles the entities whose stable hash
+/// ([`Entity::shard`]) falls in shard `index` of `count` (1-based), so N processes split a
+/// scenario's entities and together write exactly the documents one process writes. Each
+/// shard keeps its own model set, `<model_path>/shard-I-of-N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This process's shard, 1 ..= `count`.
+    pub index: u32,
+    /// Processes sharing the scenario.
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("{text:?} is not I/N with 1 ≤ I ≤ N (e.g. 1/2)");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    /// Whether `entity` belongs to this shard.
+    pub fn owns(&self, entity: &Entity) -> bool {
+        entity.shard(self.count) == self.index
+    }
+}
+
+/// The directory of the run's model set: `model_path`, or `model_path/shard-I-of-N` for a
+/// sharded run.
+pub fn set_dir(settings: &Settings) -> PathBuf {
+    match settings.shard {
+        Some(s) => settings
+            .model_path
+            .join(format!("shard-{}-of-{}", s.index, s.count)),
+        None => settings.model_path.clone(),
+    }
+}
+
 /// Alerts per entity over a range.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Census {
@@ -218,7 +269,7 @@ pub fn manifest_path(dir: &Path) -> PathBuf {
 /// else its model directory's metadata.
 pub fn model_exists(settings: &Settings) -> bool {
     if settings.entities.is_some() {
-        manifest_path(&settings.model_path).is_file()
+        manifest_path(&set_dir(settings)).is_file()
     } else {
         settings.model_path.join(sonar_mvad::META_FILE).is_file()
     }
@@ -302,7 +353,14 @@ pub fn train_entities(
         });
     }
     let mut ranked = census.ranked();
-    let not_modelled = ranked.split_off(entities.max_entities.min(ranked.len()));
+    let mut not_modelled = ranked.split_off(entities.max_entities.min(ranked.len()));
+    if let Some(shard) = settings.shard {
+        // Every shard ranks the same census, so the shards' members together are exactly the
+        // unsharded set's.
+        ranked.retain(|(e, _)| shard.owns(e));
+        not_modelled.retain(|(e, _)| shard.owns(e));
+        tracing::info!(shard = %shard, entities = ranked.len(), "this shard's entities");
+    }
     if !not_modelled.is_empty() {
         tracing::warn!(
             entities = census.counts.len(),
@@ -324,7 +382,7 @@ pub fn train_entities(
     }
     tracing::info!(entities = ranked.len(), fields = %fields, "training one model per entity");
 
-    let dir = &settings.model_path;
+    let dir = &set_dir(settings);
     std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     let generation = new_generation(dir, clock.now())?;
     let mut members = Vec::with_capacity(ranked.len());
@@ -570,6 +628,7 @@ pub fn detect_entities(
                 .ranked()
                 .into_iter()
                 .filter(|(e, _)| !modelled.contains(e))
+                .filter(|(e, _)| settings.shard.is_none_or(|s| s.owns(e)))
                 .collect();
             (unmodelled, census.without_entity)
         }
@@ -598,4 +657,105 @@ pub fn detect_entities(
         without_entity,
         summary,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> Entity {
+        Entity::new(&["agent.name".to_owned()], vec![value.to_owned()])
+    }
+
+    #[test]
+    fn shard_flags_read_i_of_n() {
+        assert_eq!("1/2".parse::<Shard>(), Ok(Shard { index: 1, count: 2 }));
+        assert_eq!(
+            " 3 / 3 ".parse::<Shard>().map(|s| s.to_string()),
+            Ok("3/3".into())
+        );
+        for bad in ["0/2", "3/2", "1", "a/b", "1/0", ""] {
+            let err = bad.parse::<Shard>().expect_err(bad);
+            assert!(err.contains("I/N"), "{err}");
+        }
+        let shards = [Shard { index: 1, count: 2 }, Shard { index: 2, count: 2 }];
+        for name in ["web-01", "dc-01", "bastion-01", "app-01"] {
+            let owners = shards.iter().filter(|s| s.owns(&host(name))).count();
+            assert_eq!(owners, 1, "{name} belongs to exactly one shard");
+        }
+    }
+
+    #[test]
+    fn the_census_ranks_by_alerts_then_by_entity() {
+        let mut census = Census::default();
+        for (name, n) in [("b", 5), ("a", 5), ("c", 9)] {
+            census.counts.insert(host(name), n);
+        }
+        let ranked: Vec<String> = census.ranked().iter().map(|(e, _)| e.label()).collect();
+        assert_eq!(ranked, ["c", "a", "b"]);
+    }
+
+    /// A manifest over member files written by hand (the checks run before any model is
+    /// read), for the load-time refusals.
+    fn set_with_member(dir: &Path, fields: &[&str]) -> PathBuf {
+        let member = dir.join("g1/web-01");
+        std::fs::create_dir_all(&member).expect("member dir");
+        let mut files = BTreeMap::new();
+        for file in MEMBER_FILES {
+            std::fs::write(member.join(file), file.as_bytes()).expect("member file");
+            files.insert(
+                file.to_owned(),
+                sha256_file(&member.join(file)).expect("hash"),
+            );
+        }
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            entity_fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            training_start: DateTime::<Utc>::UNIX_EPOCH,
+            training_end: DateTime::<Utc>::UNIX_EPOCH,
+            members: vec![Member {
+                entity: host("web-01"),
+                dir: "g1/web-01".into(),
+                training_alerts: 3,
+                files,
+            }],
+            not_modelled: Vec::new(),
+            without_entity: 0,
+        };
+        write_manifest(dir, &manifest).expect("manifest");
+        member
+    }
+
+    #[test]
+    fn a_model_set_from_another_split_or_with_a_changed_member_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let member = set_with_member(dir.path(), &["agent.name"]);
+        let other = EntitySettings {
+            fields: vec!["data.srcip".into()],
+            max_entities: 10,
+        };
+        let err = ModelSet::load(dir.path(), &other).expect_err("other split");
+        assert!(err.to_string().contains("retrain"), "{err}");
+        let entities = EntitySettings {
+            fields: vec!["agent.name".into()],
+            max_entities: 10,
+        };
+        std::fs::write(member.join(sonar_mvad::META_FILE), b"replaced").expect("tamper");
+        match ModelSet::load(dir.path(), &entities) {
+            Err(Error::ModelSet { path, problem }) => {
+                assert_eq!(path, member.join(sonar_mvad::META_FILE));
+                assert!(
+                    problem.contains("SHA-256") && problem.contains("web-01"),
+                    "{problem}"
+                );
+            }
+            other => panic!("expected a model set error, got {other:?}"),
+        }
+        std::fs::remove_file(member.join(sonar_mvad::WEIGHTS_FILE)).expect("remove");
+        let err = ModelSet::load(dir.path(), &entities).expect_err("missing member");
+        assert!(err.to_string().contains(sonar_mvad::WEIGHTS_FILE), "{err}");
+        std::fs::write(manifest_path(dir.path()), b"{ not json").expect("garble");
+        let err = ModelSet::load(dir.path(), &entities).expect_err("garbled manifest");
+        assert!(err.to_string().contains("entities.json"), "{err}");
+    }
 }

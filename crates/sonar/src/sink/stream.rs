@@ -129,6 +129,8 @@ pub fn mvad_component() -> Value {
                     "sliding_window": integer(),
                     "bucket_minutes": integer(),
                     "lookback_minutes": integer(),
+                    // per-entity scenarios (docs/entities.md)
+                    "entity": {"properties": {"name": keyword(), "value": keyword()}},
                     "top_contributors": {"properties": {
                         "variable": keyword(),
                         "contribution": float(),

@@ -130,6 +130,30 @@ impl OsmemServer {
         }
     }
 
+    /// Installs Wazuh's own 4.x index template (`tests/data/wazuh_template`), so alerts indexed
+    /// afterwards into `wazuh-alerts-4.x-*` get the field mappings a real Wazuh indexer gives
+    /// them (`keyword` host names and rule groups, `long` levels, `date` timestamps).
+    pub fn install_wazuh_template(&self) {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../sonar/tests/data/wazuh_template/wazuh-template-4.x.json"
+        );
+        let body = std::fs::read_to_string(path).expect("the Wazuh template test file");
+        let response = self
+            .http
+            .put(format!("{}/_template/wazuh", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .expect("template request");
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "PUT _template/wazuh: {status} {}",
+            response.text().unwrap_or_default()
+        );
+    }
+
     /// Indexes `docs` into `index` through `_bulk` (in chunks), then refreshes.
     pub fn bulk_index(&self, index: &str, docs: &[Value]) {
         for chunk in docs.chunks(5000) {
