@@ -14,6 +14,11 @@
 //! Methods: the scenario as written ([`DEFAULT`]), the same scenario with the faithful
 //! scoring ([`FAITHFUL`]), and a PCA reconstruction error over the same feature columns
 //! ([`PCA_ALERTS`]), calibrated on held-out training rows and thresholded the same way.
+//!
+//! A per-entity scenario (`training.entity_field`, docs/entities.md) trains and detects its
+//! model set; a bucket's score is then the highest of its entities' (the fleet view), a phase
+//! is hit when any entity's event overlaps it, and events are counted per entity, as an
+//! analyst sees them. Its PCA baseline stays fleet-wide.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -262,6 +267,24 @@ pub fn run(request: &AlertEvalRequest) -> Result<AlertEvalReport, Error> {
                     detection,
                 )?
             }
+            name if request.settings.entities.is_some() => {
+                let settings = run_settings(request, name, &train_file, &detect_file);
+                let series = entity_buckets(&settings, &request.stop)?;
+                let scored = Scored {
+                    threshold: settings.detection.threshold,
+                    min_consecutive: settings.detection.min_consecutive,
+                    buckets: fleet_view(&series),
+                };
+                let mut m = measure(method, &scored, &windows, &others, detection);
+                count_entity_events(&mut m, &series, &scored, &windows, &others, detection);
+                report.buckets = scored.buckets.len();
+                report.attack_buckets = attack_buckets(&scored, &windows);
+                report.methods.push(AlertMethodReport {
+                    seconds: started.elapsed().as_secs_f64(),
+                    ..m
+                });
+                continue;
+            }
             name => {
                 let settings = run_settings(request, name, &train_file, &detect_file);
                 let buckets = engine_buckets(&settings, &request.stop)?;
@@ -277,17 +300,121 @@ pub fn run(request: &AlertEvalRequest) -> Result<AlertEvalReport, Error> {
         };
         let m = measure(method, &scored, &windows, &others, detection);
         report.buckets = scored.buckets.len();
-        report.attack_buckets = scored
-            .buckets
-            .iter()
-            .filter(|b| windows.iter().any(|w| w.overlaps(b.start, b.end)))
-            .count();
+        report.attack_buckets = attack_buckets(&scored, &windows);
         report.methods.push(AlertMethodReport {
             seconds: started.elapsed().as_secs_f64(),
             ..m
         });
     }
     Ok(report)
+}
+
+/// Buckets overlapping an attack phase.
+fn attack_buckets(scored: &Scored, windows: &[AttackWindow]) -> usize {
+    scored
+        .buckets
+        .iter()
+        .filter(|b| windows.iter().any(|w| w.overlaps(b.start, b.end)))
+        .count()
+}
+
+/// Trains and detects a per-entity scenario's model set; every judged bucket of each entity.
+fn entity_buckets(settings: &Settings, stop: &StopFlag) -> Result<Vec<Vec<ScoredBucket>>, Error> {
+    let Some(entities) = &settings.entities else {
+        return Ok(vec![engine_buckets(settings, stop)?]);
+    };
+    pipeline::train_entities(settings, entities, &SystemClock, &mut (), stop, false)?;
+    let set = pipeline::ModelSet::load(&pipeline::entity::set_dir(settings), entities)?;
+    remove_anomalies_file(settings)?;
+    let mut sink = JsonlSink::new(
+        settings.debug.anomalies_file.clone(),
+        WriteInspector::new(sonar::sink::WriteOptions::default()),
+    );
+    let outcome = pipeline::detect_entities(
+        settings,
+        entities,
+        &set,
+        &mut sink,
+        &SystemClock,
+        &mut (),
+        stop,
+    )?;
+    Ok(outcome
+        .members
+        .into_iter()
+        .map(|(_, member)| member.buckets)
+        .collect())
+}
+
+/// The fleet's buckets from its entities': per bucket start, the highest `anomaly_score`
+/// (with that entity's other fields), anomalous when any entity's bucket is, and the alerts
+/// of all entities.
+fn fleet_view(series: &[Vec<ScoredBucket>]) -> Vec<ScoredBucket> {
+    let mut fleet: BTreeMap<DateTime<Utc>, ScoredBucket> = BTreeMap::new();
+    for bucket in series.iter().flatten() {
+        match fleet.get_mut(&bucket.start) {
+            None => {
+                let mut b = bucket.clone();
+                b.event = None;
+                fleet.insert(b.start, b);
+            }
+            Some(kept) => {
+                let alerts = kept.alert_count + bucket.alert_count;
+                let anomalous = kept.is_anomaly || bucket.is_anomaly;
+                if bucket.anomaly_score > kept.anomaly_score {
+                    *kept = bucket.clone();
+                    kept.event = None;
+                }
+                kept.alert_count = alerts;
+                kept.is_anomaly = anomalous;
+            }
+        }
+    }
+    fleet.into_values().collect()
+}
+
+/// Replaces the fleet-level event counts of `m` by the sum of each entity's own (an event on
+/// two hosts at once is two events for the analyst).
+fn count_entity_events(
+    m: &mut AlertMethodReport,
+    series: &[Vec<ScoredBucket>],
+    scored: &Scored,
+    windows: &[AttackWindow],
+    others: &[AttackWindow],
+    detection: TimeRange,
+) {
+    let (mut events, mut in_attacks, mut in_others, mut false_events) = (0, 0, 0, 0);
+    for buckets in series {
+        let one = Scored {
+            threshold: scored.threshold,
+            min_consecutive: scored.min_consecutive,
+            buckets: buckets.clone(),
+        };
+        let r = measure(&m.method, &one, windows, others, detection);
+        events += r.events;
+        in_attacks += r.events_in_attacks;
+        in_others += r.events_in_other_attacks;
+        false_events += r.false_events;
+    }
+    let days = (detection.end - detection.start).num_seconds() as f64 / 86_400.0;
+    m.events = events;
+    m.events_in_attacks = in_attacks;
+    m.events_in_other_attacks = in_others;
+    m.false_events = false_events;
+    m.false_events_per_day = if days > 0.0 {
+        false_events as f64 / days
+    } else {
+        0.0
+    };
+}
+
+/// Removes a run's anomalies file: the sink skips ids already present.
+fn remove_anomalies_file(settings: &Settings) -> Result<(), Error> {
+    match std::fs::remove_file(&settings.debug.anomalies_file) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("removing", &settings.debug.anomalies_file, e)),
+    }
 }
 
 /// The buckets a method judged, and the rule it judged them by.
@@ -328,12 +455,7 @@ fn run_settings(
 fn engine_buckets(settings: &Settings, stop: &StopFlag) -> Result<Vec<ScoredBucket>, Error> {
     pipeline::train(settings, &SystemClock, &mut (), stop, false)?;
     let model = LoadedModel::load(&settings.model_path)?;
-    // A fresh anomalies file: the sink skips ids already present.
-    match std::fs::remove_file(&settings.debug.anomalies_file) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("removing", &settings.debug.anomalies_file, e)),
-    }
+    remove_anomalies_file(settings)?;
     let mut sink = JsonlSink::new(
         settings.debug.anomalies_file.clone(),
         WriteInspector::new(sonar::sink::WriteOptions::default()),
@@ -820,6 +942,51 @@ mod tests {
             alert_count: 1,
             event: None,
         }
+    }
+
+    #[test]
+    fn a_split_scenario_is_scored_as_the_fleet_and_its_events_counted_per_entity() {
+        // Two hosts: both anomalous at 10:00 (one attack, two events for the analyst), one
+        // host alone at 12:00 (a false event).
+        let web = vec![
+            bucket("2024-05-08T10:00:00Z", true, 0.999),
+            bucket("2024-05-08T12:00:00Z", true, 0.9995),
+        ];
+        let dc = vec![
+            bucket("2024-05-08T10:00:00Z", true, 0.9999),
+            bucket("2024-05-08T12:00:00Z", false, 0.2),
+        ];
+        let series = vec![web, dc];
+        let fleet = fleet_view(&series);
+        assert_eq!(fleet.len(), 2);
+        assert_eq!(fleet[0].anomaly_score, 0.9999, "the highest entity score");
+        assert_eq!(fleet[0].alert_count, 2, "every entity's alerts");
+        assert!(fleet[1].is_anomaly, "anomalous when any entity is");
+        assert_eq!(fleet[1].anomaly_score, 0.9995);
+        let windows = vec![AttackWindow {
+            name: "brute_force".into(),
+            start: t("2024-05-08T10:00:00Z"),
+            end: t("2024-05-08T10:30:00Z"),
+        }];
+        let detection = TimeRange {
+            start: t("2024-05-08T00:00:00Z"),
+            end: t("2024-05-09T00:00:00Z"),
+        };
+        let scored = Scored {
+            threshold: 0.99,
+            min_consecutive: 1,
+            buckets: fleet,
+        };
+        let mut m = measure(DEFAULT, &scored, &windows, &[], detection);
+        assert_eq!((m.events, m.false_events), (2, 1), "fleet view");
+        count_entity_events(&mut m, &series, &scored, &windows, &[], detection);
+        assert_eq!(
+            (m.events, m.events_in_attacks, m.false_events),
+            (3, 2, 1),
+            "per entity"
+        );
+        assert_eq!(m.false_events_per_day, 1.0);
+        assert!(m.phases[0].hit);
     }
 
     #[test]
