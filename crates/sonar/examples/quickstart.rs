@@ -128,6 +128,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         threshold: cfg.detection.threshold,
         detection_timestamp: chrono::Utc::now(),
         top_contributors: 5,
+        entity: None,
     };
     let docs = pp.build_anomaly_documents(&buckets);
     println!(

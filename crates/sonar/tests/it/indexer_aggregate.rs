@@ -61,8 +61,24 @@ fn assert_same(server: &FeatureMatrix, memory: &FeatureMatrix) {
 
 #[test]
 fn server_aggregation_matches_the_in_memory_builder() {
+    aggregation_matches_the_in_memory_builder(false);
+}
+
+/// As a real Wazuh indexer maps the fields (keyword host names and groups, long levels): the
+/// categorical aggregations run on the fields themselves, not on a `.keyword` sub-field.
+#[test]
+fn server_aggregation_matches_the_in_memory_builder_under_wazuhs_template() {
+    aggregation_matches_the_in_memory_builder(true);
+}
+
+/// Dynamic mappings (`agent.name` as text with a `.keyword` sub-field) or, with `template`,
+/// Wazuh's own 4.x index template.
+fn aggregation_matches_the_in_memory_builder(template: bool) {
     let docs = alerts();
     let server = OsmemServer::start();
+    if template {
+        server.install_wazuh_template();
+    }
     server.bulk_index("wazuh-alerts-4.x-2024.07.01", &docs);
 
     let range = TimeRange {
