@@ -126,17 +126,20 @@ fn brute_force_by_host_names_the_host_under_each_attack_and_checks_its_model_set
     let scenario = scenario.to_str().expect("utf-8");
     let config = dir.path().join("config.yaml");
     let config = config.to_str().expect("utf-8");
-    let again = sonar(
-        dir.path(),
-        &[
-            "detect",
-            "--scenario",
-            scenario,
-            "--debug",
-            "--config",
-            config,
-        ],
-    );
+    let detect = || {
+        sonar(
+            dir.path(),
+            &[
+                "detect",
+                "--scenario",
+                scenario,
+                "--debug",
+                "--config",
+                config,
+            ],
+        )
+    };
+    let again = detect();
     let again_log = text(&again);
     assert_eq!(again.status.code(), Some(0), "{again_log}");
     assert!(again_log.contains("written=0"), "{again_log}");
@@ -156,17 +159,7 @@ fn brute_force_by_host_names_the_host_under_each_attack_and_checks_its_model_set
     let mut bytes = std::fs::read(&meta).expect("meta");
     bytes.push(b' ');
     std::fs::write(&meta, bytes).expect("damage");
-    let damaged = sonar(
-        dir.path(),
-        &[
-            "detect",
-            "--scenario",
-            scenario,
-            "--debug",
-            "--config",
-            config,
-        ],
-    );
+    let damaged = detect();
     let damaged_log = text(&damaged);
     assert_eq!(damaged.status.code(), Some(1), "{damaged_log}");
     assert!(damaged_log.contains("SHA-256"), "{damaged_log}");
