@@ -69,7 +69,7 @@ fn every_bundled_file_validates_without_warnings() {
             }
         }
     }
-    assert_eq!(seen, 6, "one config and five scenarios are bundled");
+    assert_eq!(seen, 7, "one config and six scenarios are bundled");
 }
 
 /// First and last alert time of an NDJSON demo file.

@@ -189,6 +189,11 @@ fn load_units(
             tracing::info!(file = %file.display(), "scenario disabled (enabled: false); not served");
             continue;
         }
+        if let Err(e) = super::entity::check_supported(&settings, true) {
+            // Not a failing scenario (health stays green): one that serve cannot run yet.
+            tracing::warn!(file = %file.display(), "not served: {e}");
+            continue;
+        }
         status.push(ScenarioStatus {
             file: file.clone(),
             scenario_id: settings.shipping.scenario_id.clone(),
@@ -225,7 +230,6 @@ impl Unit {
         stop: &StopFlag,
     ) -> Result<(), Error> {
         let s = &self.settings;
-        super::entity::check_supported(s, true)?;
         let exists = s.model_path.join(sonar_mvad::META_FILE).is_file();
         let now = clock.now();
         let retrain_due = match (s.training.retrain_every, self.trained_at) {
@@ -393,4 +397,29 @@ pub fn serve(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_entity_scenarios_are_left_out_of_serve_with_a_warning() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fleet = "name: fleet\ntraining: {categorical_fields: [agent.name]}\ndetection: {mode: realtime}\n";
+        let by_host =
+            "name: by host\ntraining: {entity_field: agent.name}\ndetection: {mode: realtime}\n";
+        std::fs::write(dir.path().join("a.yaml"), fleet).expect("write");
+        std::fs::write(dir.path().join("b.yaml"), by_host).expect("write");
+        let request = ServeRequest {
+            config: None,
+            scenarios: vec![dir.path().to_path_buf()],
+            overrides: Overrides::default(),
+            payload_dir_given: false,
+        };
+        let (units, status) = load_units(&request, Utc::now()).expect("loads");
+        assert_eq!(units.len(), 1);
+        assert_eq!(status.len(), 1, "not counted by /health either");
+        assert_eq!(status[0].file, dir.path().join("a.yaml"));
+    }
 }
