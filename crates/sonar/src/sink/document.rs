@@ -77,9 +77,7 @@ impl DocumentContext {
     pub fn id_scope(&self) -> String {
         id_scope(&self.scenario_id, self.entity.as_ref())
     }
-}
 
-impl DocumentContext {
     /// The documents of the anomalous buckets ([`build_anomaly_documents`]); the seed's
     /// `MVADPostProcessor.build_wazuh_anomaly_docs`.
     pub fn build_anomaly_documents(&self, buckets: &[ScoredBucket]) -> Vec<AnomalyDocument> {
