@@ -481,6 +481,20 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether `name` is a generation directory's name as [`new_generation`] makes them
+/// (`g20240508T100500Z`, maybe `-N`): nothing else in the set's directory is ever removed.
+fn is_generation(name: &str) -> bool {
+    let Some(stamp) = name.strip_prefix('g') else {
+        return false;
+    };
+    let stamp = stamp.split_once('-').map_or(stamp, |(s, _)| s);
+    stamp.len() == 16
+        && stamp.is_char_boundary(8)
+        && stamp[..8].bytes().all(|b| b.is_ascii_digit())
+        && stamp[8..].starts_with('T')
+        && stamp.ends_with('Z')
+}
+
 /// Removes generation directories other than `keep` (best effort: a leftover costs disk,
 /// not correctness, and the next training removes it).
 fn remove_other_generations(dir: &Path, keep: &str) {
@@ -489,7 +503,7 @@ fn remove_other_generations(dir: &Path, keep: &str) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name != keep && name.starts_with('g') && entry.path().is_dir() {
+        if name != keep && is_generation(&name) && entry.path().is_dir() {
             if let Err(e) = std::fs::remove_dir_all(entry.path()) {
                 tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove an old model generation");
             }
@@ -683,6 +697,30 @@ mod tests {
             let owners = shards.iter().filter(|s| s.owns(&host(name))).count();
             assert_eq!(owners, 1, "{name} belongs to exactly one shard");
         }
+    }
+
+    #[test]
+    fn only_generation_directories_are_ever_removed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in [
+            "g20240508T100500Z",
+            "g20240508T100500Z-1",
+            "g20240509T000000Z",
+            "graphs",
+            "shard-1-of-2",
+        ] {
+            std::fs::create_dir(dir.path().join(name)).expect("dir");
+        }
+        remove_other_generations(dir.path(), "g20240509T000000Z");
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["g20240509T000000Z", "graphs", "shard-1-of-2"]);
+        assert!(is_generation(
+            &new_generation(dir.path(), Utc::now()).expect("new")
+        ));
     }
 
     #[test]
