@@ -12,8 +12,8 @@ pub fn random_scores(rows: usize, seed: u64) -> Vec<f64> {
     (0..rows).map(|_| rng.gen::<f64>()).collect()
 }
 
-/// The engine's eigen-decomposition (its subspace term is the same PCA, fitted robustly).
-pub use sonar_mvad::subspace::symmetric_eigen;
+// The engine's subspace term is the same PCA, fitted robustly; the two share its axes.
+use sonar_mvad::subspace::principal_axes;
 
 /// PCA reconstruction-error detector fit on training rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +30,6 @@ impl PcaBaseline {
     /// variable's training mean); keeps the fewest leading components whose eigenvalues
     /// reach `variance` (e.g. 0.9) of the total. A constant variable gets unit scale.
     pub fn fit(values: &[f64], k: usize, variance: f64) -> Self {
-        let rows = values.len() / k.max(1);
         let mut mean = vec![0.0; k];
         let mut count = vec![0usize; k];
         for row in values.chunks_exact(k) {
@@ -62,39 +61,13 @@ impl PcaBaseline {
             components: Vec::new(),
             kept: 0,
         };
-        let mut cov = vec![0.0; k * k];
         let mut z = vec![0.0; k];
-        for row in values.chunks_exact(k) {
-            model.standardise(row, &mut z);
-            for i in 0..k {
-                for j in i..k {
-                    cov[i * k + j] += z[i] * z[j];
-                }
+        let (components, kept) = principal_axes(k, variance, |add| {
+            for row in values.chunks_exact(k) {
+                model.standardise(row, &mut z);
+                add(&z);
             }
-        }
-        for i in 0..k {
-            for j in i..k {
-                cov[i * k + j] /= rows.max(2) as f64 - 1.0;
-                cov[j * k + i] = cov[i * k + j];
-            }
-        }
-        let (eigenvalues, vectors) = symmetric_eigen(&cov, k);
-        let total: f64 = eigenvalues.iter().map(|v| v.max(0.0)).sum();
-        let mut kept = 0;
-        let mut acc = 0.0;
-        while kept < k && (total <= 0.0 || acc < variance * total) {
-            acc += eigenvalues[kept].max(0.0);
-            kept += 1;
-            if total <= 0.0 {
-                break;
-            }
-        }
-        let mut components = vec![0.0; k * kept];
-        for r in 0..k {
-            for c in 0..kept {
-                components[r * kept + c] = vectors[r * k + c];
-            }
-        }
+        });
         model.components = components;
         model.kept = kept;
         model

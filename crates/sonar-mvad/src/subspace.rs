@@ -74,38 +74,13 @@ impl Subspace {
         let cut = sorted[rows - 1 - trimmed.min(rows - 1)];
         let keep: Vec<bool> = distance.iter().map(|&d| d <= cut).collect();
         let mut model = Self::moments(values, k, &keep);
-        let mut cov = vec![0.0; k * k];
-        let mut n = 0usize;
-        for row in values.chunks_exact(k).zip(&keep).filter(|(_, &k)| k) {
-            model.standardise(row.0, &mut z);
-            n += 1;
-            for i in 0..k {
-                for j in i..k {
-                    cov[i * k + j] += z[i] * z[j];
-                }
+        let (components, kept) = principal_axes(k, variance, |add| {
+            for (row, _) in values.chunks_exact(k).zip(&keep).filter(|(_, &k)| k) {
+                model.standardise(row, &mut z);
+                add(&z);
             }
-        }
-        for i in 0..k {
-            for j in i..k {
-                cov[i * k + j] /= n.max(2) as f64 - 1.0;
-                cov[j * k + i] = cov[i * k + j];
-            }
-        }
-        let (eigenvalues, vectors) = symmetric_eigen(&cov, k);
-        let total: f64 = eigenvalues.iter().map(|v| v.max(0.0)).sum();
-        let mut kept = 0;
-        let mut acc = 0.0;
-        while kept < k && (total <= 0.0 || acc < variance * total) {
-            acc += eigenvalues[kept].max(0.0);
-            kept += 1;
-            if total <= 0.0 {
-                break;
-            }
-        }
-        model.components = (0..k)
-            .flat_map(|r| (0..kept).map(move |c| (r, c)))
-            .map(|(r, c)| vectors[r * k + c])
-            .collect();
+        });
+        model.components = components;
         model.kept = kept;
         Some(model)
     }
@@ -241,6 +216,50 @@ impl Subspace {
 
 /// Smallest held-out mean squared residual per variable (standardised units).
 const SCALE_FLOOR: f64 = 1e-6;
+
+/// The principal axes of the rows that `rows` hands to its callback (already standardised,
+/// `k` values each): the leading eigenvectors of their covariance (divided by `n − 1`) that
+/// together hold at least `variance` of the total, as a row-major `k × kept` matrix, and
+/// `kept` (1 when the rows do not vary at all). Shared by the subspace term and the PCA
+/// baseline of the evaluation tooling.
+pub fn principal_axes(
+    k: usize,
+    variance: f64,
+    rows: impl FnOnce(&mut dyn FnMut(&[f64])),
+) -> (Vec<f64>, usize) {
+    let mut cov = vec![0.0; k * k];
+    let mut n = 0usize;
+    rows(&mut |z: &[f64]| {
+        n += 1;
+        for i in 0..k {
+            for j in i..k {
+                cov[i * k + j] += z[i] * z[j];
+            }
+        }
+    });
+    for i in 0..k {
+        for j in i..k {
+            cov[i * k + j] /= n.max(2) as f64 - 1.0;
+            cov[j * k + i] = cov[i * k + j];
+        }
+    }
+    let (eigenvalues, vectors) = symmetric_eigen(&cov, k);
+    let total: f64 = eigenvalues.iter().map(|v| v.max(0.0)).sum();
+    let mut kept = 0;
+    let mut acc = 0.0;
+    while kept < k && (total <= 0.0 || acc < variance * total) {
+        acc += eigenvalues[kept].max(0.0);
+        kept += 1;
+        if total <= 0.0 {
+            break;
+        }
+    }
+    let components = (0..k)
+        .flat_map(|r| (0..kept).map(move |c| (r, c)))
+        .map(|(r, c)| vectors[r * k + c])
+        .collect();
+    (components, kept)
+}
 
 /// Eigen-decomposition of a symmetric `k × k` matrix (row-major) by cyclic Jacobi
 /// rotations: eigenvalues in descending order, and the matching unit eigenvectors as the
