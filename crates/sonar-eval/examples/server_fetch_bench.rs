@@ -94,7 +94,9 @@ fn mapping() -> Value {
         "properties": {
             "timestamp": {"type": "date", "format": "date_optional_time||epoch_millis"},
             "rule": {"properties": {"level": {"type": "long"}}},
-            "data": {"properties": {"cpu_usage_%": float, "memory_usage_%": float}},
+            "data": {"properties": {
+                "cpu_usage_%": float, "memory_usage_%": float, "1min_loadAverage": float,
+            }},
             "full_log": {"type": "text"},
         }
     }})
@@ -189,7 +191,7 @@ fn main() -> Result<(), Failure> {
         max_numeric_fields: vec!["rule.level".into(), "data.cpu_usage_%".into()],
         categorical_fields: vec!["rule.groups".into(), "agent.name".into(), "rule.id".into()],
         categorical_top_k: 10,
-        derived_features: false,
+        derived_features: true,
         timestamp_field: "timestamp".into(),
     };
     let plan = spec.validate()?;
@@ -227,19 +229,20 @@ fn main() -> Result<(), Failure> {
     .to_vec();
 
     println!(
-        "| method | page size | _source | time (best of {}) | alerts/s | buckets/s |",
+        "| method | page size | _source | time (best of {}) | alerts/s | buckets/s | bytes moved per pass |",
         args.repeat
     );
-    println!("|---|---|---|---|---|---|");
-    let row = |method: &str, page: &str, source: &str, time: Duration, buckets: usize| {
-        let s = time.as_secs_f64();
-        println!(
-            "| {method} | {page} | {source} | {:.3} s | {:.0} | {:.0} |",
-            s,
-            args.alerts as f64 / s,
-            buckets as f64 / s
-        );
-    };
+    println!("|---|---|---|---|---|---|---|");
+    let row =
+        |method: &str, page: &str, source: &str, time: Duration, buckets: usize, bytes: u64| {
+            let s = time.as_secs_f64();
+            println!(
+                "| {method} | {page} | {source} | {:.3} s | {:.0} | {:.0} | {bytes} |",
+                s,
+                args.alerts as f64 / s,
+                buckets as f64 / s
+            );
+        };
 
     let mut paged_matrix = None;
     let mut runs: Vec<(usize, Vec<String>, &str)> = args
@@ -252,6 +255,7 @@ fn main() -> Result<(), Failure> {
     for (page_size, fields, label) in runs {
         let mut source = IndexerSource::new(client.clone(), INDEX).with_page_size(page_size);
         let q = query(fields);
+        let before = client.bytes_moved();
         let (time, matrix) = best(args.repeat, || {
             let mut builder = FeatureBuilder::for_detection(&schema, range)?;
             let stats = source.stream(&q, &mut |page| {
@@ -271,22 +275,25 @@ fn main() -> Result<(), Failure> {
             label,
             time,
             matrix.rows(),
+            (client.bytes_moved() - before) / args.repeat.max(1) as u64,
         );
         paged_matrix = Some(matrix);
     }
 
-    let source = IndexerSource::new(client, INDEX);
+    let source = IndexerSource::new(client.clone(), INDEX);
+    let before = client.bytes_moved();
     let (time, aggregated) = best(args.repeat, || {
         source
             .aggregate_features(&query(Vec::new()), &schema)?
             .ok_or_else(|| Failure::from("schema not expressible as aggregations"))
     })?;
     row(
-        "server-side aggregation (date_histogram)",
+        "server-side features (probe + composite date_histogram)",
         "-",
         "-",
         time,
         aggregated.rows(),
+        (client.bytes_moved() - before) / args.repeat.max(1) as u64,
     );
 
     let paged = paged_matrix.expect("at least one paging run");

@@ -354,3 +354,93 @@ fn train_detect_and_realtime_against_a_real_server() {
         assert!((a - b).abs() < 1e-6, "{id}: realtime {a} vs historical {b}");
     }
 }
+
+/// The indexer computes the training features by default (`wazuh.server_features`), under
+/// Wazuh's own index template: the model is bit for bit the one trained from paged alerts
+/// (`server_features: false`), and the same detection finds the same anomalies.
+#[test]
+fn server_side_features_train_the_same_model_as_paged_alerts() {
+    let server = OsmemServer::start();
+    server.install_wazuh_template();
+    load_demo_alerts(&server);
+    let scenario = repo().join("scenarios/brute_force_detection.yaml");
+    let scenario = scenario.to_str().expect("utf-8");
+    let train_and_detect = |paged: bool| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        let index = if paged {
+            "anomalies-paged"
+        } else {
+            "anomalies-server"
+        };
+        let path = config(root, &server.url, index);
+        if paged {
+            let text = std::fs::read_to_string(&path).expect("config");
+            let text = text.replace(
+                "request_timeout_seconds: 20\n",
+                "request_timeout_seconds: 20\n  server_features: false\n",
+            );
+            std::fs::write(&path, text).expect("config");
+        }
+        let common = [
+            "--config",
+            &path,
+            "--scenario",
+            scenario,
+            "--log-level",
+            "info",
+        ];
+        let out = run(
+            root,
+            &[&["train"][..], &common, &["--now", "2024-05-08T00:00:00Z"]].concat(),
+        );
+        assert_ok(&out);
+        let log = text(&out);
+        assert_eq!(
+            log.contains("feature matrix computed by the indexer"),
+            !paged,
+            "{log}"
+        );
+        let out = run(
+            root,
+            &[
+                &["detect"][..],
+                &common,
+                &["--now", "2024-05-08T12:00:00Z", "--lookback-minutes", "180"],
+            ]
+            .concat(),
+        );
+        assert_ok(&out);
+        let mut weights = Vec::new();
+        for entry in walk(&root.join("models")) {
+            if entry.extension().is_some_and(|e| e == "safetensors") {
+                weights.push(std::fs::read(&entry).expect("weights"));
+            }
+        }
+        assert_eq!(weights.len(), 1, "one model file");
+        let anomalies: Vec<(bool, String, Value)> = documents(&server.url, index)
+            .values()
+            .map(essence)
+            .collect();
+        (weights.remove(0), anomalies)
+    };
+    let (server_weights, server_docs) = train_and_detect(false);
+    let (paged_weights, paged_docs) = train_and_detect(true);
+    assert!(server_weights == paged_weights, "the two models differ");
+    assert!(!server_docs.is_empty());
+    assert_eq!(server_docs, paged_docs);
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -113,6 +113,15 @@ pub(crate) const PAGE_SIZE: Key<u64> = Key {
     doc: "hits per search page (1–10000; PIT + `search_after`)",
 };
 
+/// `wazuh.server_features`
+pub(crate) const SERVER_FEATURES: Key<bool> = Key {
+    config: Some("wazuh.server_features"),
+    scenario: Some("wazuh.server_features"),
+    default: true,
+    new: true,
+    doc: "the indexer computes the feature matrix with aggregations: one small bucket per grid row crosses the network instead of every alert (ARCHITECTURE.md \"Where features are computed\"). A field it cannot aggregate, such as a number stored as a string (`keyword`), makes SONAR read alerts instead, after one warning that quotes the indexer's reason. `false` always reads alerts",
+};
+
 /// `wazuh.connect_timeout_seconds`
 pub(crate) const CONNECT_TIMEOUT_SECONDS: Key<u64> = Key {
     config: Some("wazuh.connect_timeout_seconds"),
@@ -586,6 +595,7 @@ pub(crate) const ALL: &[&dyn Declared] = &[
     &ANOMALIES_INDEX,
     &TIMESTAMP_FIELD,
     &PAGE_SIZE,
+    &SERVER_FEATURES,
     &CONNECT_TIMEOUT_SECONDS,
     &REQUEST_TIMEOUT_SECONDS,
     &MAX_RETRIES,

@@ -187,6 +187,7 @@ fn wazuh(
         alerts_index_pattern: non_empty(layers.value(&keys::ALERTS_INDEX_PATTERN)?)?,
         anomalies_index: non_empty(layers.value(&keys::ANOMALIES_INDEX)?)?,
         page_size: page.value as u32,
+        server_features: layers.value(&keys::SERVER_FEATURES)?.value,
         connect_timeout: Duration::from_secs(positive(
             layers.value(&keys::CONNECT_TIMEOUT_SECONDS)?,
         )?),

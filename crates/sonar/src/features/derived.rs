@@ -171,6 +171,36 @@ fn number(value: Option<&Value>) -> Option<f64> {
     numeric(value).usable()
 }
 
+/// The flags `rule.groups` sets, as data for the indexer's aggregations
+/// (source/indexer/aggregate.rs): per flag, its index in [`DERIVED_NAMES`] and the group
+/// values that set it. [`group_flags`] is the same rule for one value (a test keeps them equal).
+pub const GROUP_RULES: [(usize, &[&str]); 6] = [
+    (
+        0,
+        &["failed_login", "authentication_failed", "invalid_login"],
+    ),
+    (1, &["authentication_success", "session_opened"]),
+    (2, &["brute_force"]),
+    (
+        3,
+        &["sudo", "su", "privilege_escalation", "account_changed"],
+    ),
+    (6, &["ssh", "sshd"]),
+    (7, &["windows_logon", "windows", "win_logon"]),
+];
+
+/// The flags a number sets, as data for the indexer's aggregations: per flag, its index in
+/// [`DERIVED_NAMES`], the field and the least value that sets it (`>=`).
+pub const THRESHOLD_RULES: [(usize, &str, f64); 7] = [
+    (4, "rule.level", 10.0),
+    (5, "rule.level", 12.0),
+    (8, "data.cpu_usage_%", 80.0),
+    (9, "data.cpu_usage_%", 95.0),
+    (10, "data.memory_usage_%", 80.0),
+    (11, "data.memory_usage_%", 95.0),
+    (12, "data.1min_loadAverage", 4.0),
+];
+
 fn group_flags(group: &str) -> u16 {
     match group {
         "failed_login" | "authentication_failed" | "invalid_login" => AUTH_FAILURE,
@@ -213,6 +243,35 @@ mod tests {
             .map(|(_, n)| *n)
             .collect();
         assert_eq!(set, expected, "{alert}");
+    }
+
+    /// The tables the indexer's aggregations use say what the per-alert code does.
+    #[test]
+    fn rule_tables_match_the_flags() {
+        let mut covered = 0u16;
+        for (flag, values) in GROUP_RULES {
+            for value in values {
+                assert_eq!(group_flags(value), 1 << flag, "{value}");
+                covered |= 1 << flag;
+            }
+        }
+        for (flag, field, at_least) in THRESHOLD_RULES {
+            let (outer, inner) = field.split_once('.').expect("dotted");
+            let alert = |v: f64| json!({ outer: { inner: v } });
+            let set = |v: f64| flags_from_alert(&alert(v)) & (1 << flag) != 0;
+            assert!(set(at_least), "{field} at {at_least}");
+            assert!(!set(at_least - 0.01), "{field} below {at_least}");
+            covered |= 1 << flag;
+        }
+        assert_eq!(
+            covered,
+            (1 << DERIVED_NAMES.len()) - 1,
+            "every flag has a rule"
+        );
+    }
+
+    fn flags_from_alert(alert: &Value) -> u16 {
+        derived_flags(alert.as_object().expect("object"))
     }
 
     #[test]

@@ -16,12 +16,12 @@ use super::{
 };
 use crate::config::Settings;
 use crate::detect::{assign_events_after, id_scope, AnomalyEvent, Detector, ScoredBucket};
-use crate::features::{engine_label, label_time, BucketWidth, FeatureBuilder, FeatureSchema};
+use crate::features::{engine_label, label_time, BucketWidth, FeatureSchema};
 use crate::sink::{
     build_anomaly_documents, AnomalySink, DataStreamSink, DocumentContext, IndexSink, JsonlSink,
     WriteInspector,
 };
-use crate::source::{AlertQuery, TimeRange};
+use crate::source::{AlertQuery, ServerFeatures, TimeRange};
 use crate::Error;
 
 /// A trained model with the feature schema it was trained on.
@@ -256,14 +256,12 @@ pub fn detect(
         alert_filter: settings.alert_filter.clone(),
     };
     progress.phase("fetching detection alerts");
-    let schema = model.schema.clone();
-    let make = move |r: TimeRange| FeatureBuilder::for_detection(&schema, r);
     let judged = ((range.end - range.start).num_seconds() / bucket.seconds()).max(0) as usize;
     let fetched = build_features(
         settings,
         source.as_mut(),
         query,
-        &make,
+        ServerFeatures::Detection(&model.schema),
         settings.detection.fill_with_synthetic,
         context + judged,
         now,

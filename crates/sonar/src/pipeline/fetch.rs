@@ -1,15 +1,16 @@
-//! Fetching a run's alerts into a feature matrix: streaming pages into the builder, and (when
-//! synthetic alerts are mixed in) collecting them first.
+//! Fetching a run's feature matrix: computed by the indexer (aggregations, the default),
+//! else alerts streamed page by page into the builder, or (when synthetic alerts are mixed in)
+//! collected first.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::clock::{Progress, StopFlag};
 use super::summary::RunSummary;
 use crate::config::Settings;
-use crate::features::{FeatureBuilder, FeatureMatrix};
+use crate::features::{BucketGrid, FeatureBuilder, FeatureMatrix};
 use crate::field::FieldPath;
 use crate::source::timestamp::parse_timestamp_value;
-use crate::source::{Alert, AlertQuery, AlertSource, StreamStats, TimeRange};
+use crate::source::{Alert, AlertQuery, AlertSource, ServerFeatures, StreamStats, TimeRange};
 use crate::synthetic::{inject, pad_to_min_buckets, Grid};
 use crate::Error;
 
@@ -107,21 +108,50 @@ pub(crate) fn alerts_extent(alerts: &[Alert], field: &str) -> Option<TimeRange> 
     out
 }
 
-/// Builds the features of `range`, mixing in synthetic alerts when asked: the
-/// `--synthetic-count` injection, and padding up to `min_rows` buckets when `fill` is set.
-/// The range grows to cover injected alerts.
+/// Builds the features of `range`. The source computes them when it can (the indexer's
+/// aggregations, `wazuh.server_features`) and nothing synthetic is mixed in; otherwise alerts
+/// go through the builder, with synthetic alerts when asked: the `--synthetic-count`
+/// injection, and padding up to `min_rows` buckets when `fill` is set. The range grows to
+/// cover injected alerts.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_features(
     settings: &Settings,
     source: &mut dyn crate::source::AlertSource,
     mut query: AlertQuery,
-    make: &dyn Fn(TimeRange) -> Result<FeatureBuilder, Error>,
+    features: ServerFeatures<'_>,
     fill: bool,
     min_rows: usize,
     now: DateTime<Utc>,
     progress: &mut dyn Progress,
     stop: &StopFlag,
 ) -> Result<Fetched, Error> {
+    let make = |range: TimeRange| match features {
+        ServerFeatures::Training(plan) => FeatureBuilder::for_training(plan, range),
+        ServerFeatures::Detection(schema) => FeatureBuilder::for_detection(schema, range),
+    };
+    // Padding needs the alerts themselves; the grid has as many rows either way.
+    let bucket = match features {
+        ServerFeatures::Training(plan) => Some(plan.bucket),
+        ServerFeatures::Detection(schema) => schema.bucket(),
+    };
+    let rows = bucket
+        .and_then(|b| BucketGrid::new(query.range, b).ok())
+        .map_or(0, |grid| grid.len());
+    if settings.injection.is_none() && settings.wazuh.server_features && (!fill || rows >= min_rows)
+    {
+        if let Some(matrix) = source.aggregate(&query, features)? {
+            progress.fetched(matrix.stats.alerts);
+            progress.done();
+            return Ok(Fetched {
+                stats: StreamStats {
+                    alerts: matrix.stats.alerts,
+                    ..StreamStats::default()
+                },
+                matrix,
+                synthetic: 0,
+            });
+        }
+    }
     if settings.injection.is_none() && !fill {
         let builder = make(query.range)?;
         return stream_into(source, &query, builder, progress, stop);

@@ -11,9 +11,9 @@ use super::{
     Phase, Progress, RunSummary, StopFlag,
 };
 use crate::config::{Settings, SlidingWindow};
-use crate::features::{engine_label, FeatureBuilder, FeaturePlan};
+use crate::features::{engine_label, FeaturePlan};
 use crate::sink::{DataStreamSink, WriteInspector, WriteOptions};
-use crate::source::{AlertQuery, TimeRange};
+use crate::source::{AlertQuery, ServerFeatures, TimeRange};
 use crate::Error;
 
 /// What a training run produced.
@@ -197,12 +197,11 @@ pub fn train(
         "fetching training alerts"
     );
     progress.phase("fetching training alerts");
-    let make = |r: TimeRange| FeatureBuilder::for_training(&plan, r);
     let fetched = build_features(
         settings,
         source.as_mut(),
         query,
-        &make,
+        ServerFeatures::Training(&plan),
         settings.training.fill_with_synthetic,
         needed,
         now,

@@ -66,4 +66,26 @@ pub trait AlertSource {
         query: &AlertQuery,
         on_page: &mut dyn FnMut(Vec<Alert>) -> Result<(), crate::Error>,
     ) -> Result<StreamStats, crate::Error>;
+
+    /// The feature matrix of `features` over `query.range`, computed by the source itself (the
+    /// indexer's aggregations), or `None` when the caller must stream alerts into the feature
+    /// builder instead: files, or features the server cannot compute (the source has said
+    /// why). `query.fields` is ignored.
+    fn aggregate(
+        &mut self,
+        _query: &AlertQuery,
+        _features: ServerFeatures<'_>,
+    ) -> Result<Option<crate::features::FeatureMatrix>, crate::Error> {
+        Ok(None)
+    }
+}
+
+/// The features a source is asked to compute ([`AlertSource::aggregate`]).
+#[derive(Debug, Clone, Copy)]
+pub enum ServerFeatures<'a> {
+    /// Training: each categorical field's vocabulary is chosen first, by the builder's rule
+    /// (the `top_k` most frequent values in the range, ties alphabetical).
+    Training(&'a crate::features::FeaturePlan),
+    /// Detection: a model's frozen schema.
+    Detection(&'a crate::features::FeatureSchema),
 }

@@ -34,6 +34,9 @@ pub struct WazuhSettings {
     pub anomalies_index: String,
     /// Hits per search page (1..=10000).
     pub page_size: u32,
+    /// Whether the indexer computes feature matrices with aggregations (else SONAR pages
+    /// alerts and computes them).
+    pub server_features: bool,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Whole-request timeout.

@@ -1,11 +1,13 @@
-//! Server-side aggregation against osmem: the same alerts give the same feature matrix
-//! through the indexer's aggregations as through the in-memory feature builder.
+//! Server-side features against osmem: the same alerts give the same feature matrix through
+//! the indexer's aggregations as through the in-memory feature builder, at training (the
+//! server picks the vocabularies) and at detection (a frozen schema); a field the server
+//! cannot aggregate makes it decline, so that the caller pages alerts.
 
 use chrono::{DateTime, Duration as Span, Utc};
 use serde_json::{json, Value};
 use sonar::features::{FeatureBuilder, FeatureMatrix, FeatureSpec};
 use sonar::source::indexer::IndexerSource;
-use sonar::source::{Alert, AlertQuery, TimeRange};
+use sonar::source::{Alert, AlertQuery, ServerFeatures, TimeRange};
 
 use crate::osmem::OsmemServer;
 
@@ -39,6 +41,14 @@ fn alerts() -> Vec<Value> {
             if n % 4 == 0 {
                 alert["data"] = json!({"score": f64::from(n % 17) / 4.0});
             }
+            if n % 3 == 0 {
+                // Around the derived flags' thresholds (80 and 95 %, load 4).
+                alert["data"]["cpu_usage_%"] = json!(70 + n % 30);
+                alert["data"]["1min_loadAverage"] = json!(f64::from(n % 11) / 2.0);
+            }
+            if n % 7 == 0 {
+                alert["rule"]["groups"] = json!(["sshd", "authentication_failed"]);
+            }
             Some(alert)
         })
         .collect()
@@ -60,20 +70,42 @@ fn assert_same(server: &FeatureMatrix, memory: &FeatureMatrix) {
 }
 
 #[test]
-fn server_aggregation_matches_the_in_memory_builder() {
-    aggregation_matches_the_in_memory_builder(false);
+fn server_features_match_the_in_memory_builder() {
+    features_match_the_in_memory_builder(false);
 }
 
 /// As a real Wazuh indexer maps the fields (keyword host names and groups, long levels): the
 /// categorical aggregations run on the fields themselves, not on a `.keyword` sub-field.
 #[test]
-fn server_aggregation_matches_the_in_memory_builder_under_wazuhs_template() {
-    aggregation_matches_the_in_memory_builder(true);
+fn server_features_match_the_in_memory_builder_under_wazuhs_template() {
+    features_match_the_in_memory_builder(true);
+}
+
+fn range() -> TimeRange {
+    TimeRange {
+        start: at("2024-07-01T00:00:00Z"),
+        end: at("2024-07-01T02:00:00Z"),
+    }
+}
+
+fn query() -> AlertQuery {
+    AlertQuery {
+        range: range(),
+        timestamp_field: "timestamp".to_owned(),
+        fields: Vec::new(),
+        alert_filter: None,
+    }
+}
+
+fn page(docs: &[Value]) -> Vec<Alert> {
+    docs.iter()
+        .map(|d| d.as_object().expect("object").clone())
+        .collect()
 }
 
 /// Dynamic mappings (`agent.name` as text with a `.keyword` sub-field) or, with `template`,
 /// Wazuh's own 4.x index template.
-fn aggregation_matches_the_in_memory_builder(template: bool) {
+fn features_match_the_in_memory_builder(template: bool) {
     let docs = alerts();
     let server = OsmemServer::start();
     if template {
@@ -81,50 +113,113 @@ fn aggregation_matches_the_in_memory_builder(template: bool) {
     }
     server.bulk_index("wazuh-alerts-4.x-2024.07.01", &docs);
 
-    let range = TimeRange {
-        start: at("2024-07-01T00:00:00Z"),
-        end: at("2024-07-01T02:00:00Z"),
-    };
     let spec = FeatureSpec {
         bucket_minutes: 5,
         numeric_fields: vec!["rule.level".to_owned(), "data.score".to_owned()],
         max_numeric_fields: vec!["rule.level".to_owned()],
         categorical_fields: vec!["agent.name".to_owned(), "rule.groups".to_owned()],
         categorical_top_k: 3,
-        derived_features: false,
+        derived_features: true,
         ..FeatureSpec::default()
     };
     let plan = spec.validate().expect("spec");
-    let mut builder = FeatureBuilder::for_training(&plan, range).expect("builder");
-    let page: Vec<Alert> = docs
-        .iter()
-        .map(|d| d.as_object().expect("object").clone())
-        .collect();
-    builder.push_page(&page);
+    let mut builder = FeatureBuilder::for_training(&plan, range()).expect("builder");
+    builder.push_page(&page(&docs));
     let memory = builder.finish();
     assert_eq!(memory.rows(), 24);
     assert!(memory.alert_counts.contains(&0), "empty buckets exist");
     let other = memory.column("agent.name__other").expect("__other column");
     assert!(other.iter().any(|&v| v > 0.0), "values beyond top-k exist");
+    for flag in [
+        "is_ssh_event",
+        "is_auth_failure",
+        "is_cpu_high",
+        "is_cpu_critical",
+        "is_high_load",
+    ] {
+        let column = memory.column(flag).expect("flag column");
+        assert!(column.iter().any(|&v| v > 0.0 && v < 1.0), "{flag} varies");
+    }
 
-    let source = IndexerSource::new(server.client(), "wazuh-alerts-4.x-*");
-    let query = AlertQuery {
-        range,
-        timestamp_field: "timestamp".to_owned(),
-        fields: Vec::new(),
-        alert_filter: None,
-    };
-    let aggregated = source
-        .aggregate_features(&query, &memory.schema)
+    let mut source = IndexerSource::new(server.client(), "wazuh-alerts-4.x-*");
+    // Training: the server chooses the same vocabularies and computes the same matrix.
+    let trained = source
+        .server_features(&query(), ServerFeatures::Training(&plan))
         .expect("aggregation")
-        .expect("expressible schema");
-    assert_same(&aggregated, &memory);
+        .expect("expressible features");
+    assert_eq!(trained.schema, memory.schema);
+    assert_same(&trained, &memory);
+    assert_eq!(trained.stats.alerts, memory.stats.alerts);
 
-    // The derived flags are not expressible: the caller streams alerts instead.
-    let mut derived = memory.schema.clone();
-    derived.derived_features = true;
+    // Detection with the frozen schema, through the trait the pipeline calls.
+    let detected = sonar::source::AlertSource::aggregate(
+        &mut source,
+        &query(),
+        ServerFeatures::Detection(&memory.schema),
+    )
+    .expect("aggregation")
+    .expect("expressible schema");
+    assert_same(&detected, &memory);
+}
+
+/// A number stored as a string (`"85.5"`, mapped `keyword` under Wazuh's template): the builder
+/// parses it, the server cannot average or compare it, so the server declines and the caller
+/// pages alerts. A missing index is an error, not a decline.
+#[test]
+fn numbers_stored_as_strings_make_the_server_decline() {
+    let docs: Vec<Value> = alerts()
+        .into_iter()
+        .map(|mut alert| {
+            if let Some(cpu) = alert.pointer("/data/cpu_usage_%").cloned() {
+                alert["data"]["cpu_usage_%"] = json!(cpu.to_string());
+            }
+            alert
+        })
+        .collect();
+    let server = OsmemServer::start();
+    server.install_wazuh_template();
+    server.bulk_index("wazuh-alerts-4.x-2024.07.01", &docs);
+    let source = IndexerSource::new(server.client(), "wazuh-alerts-4.x-*");
+
+    let with_flags = FeatureSpec {
+        bucket_minutes: 5,
+        derived_features: true,
+        ..FeatureSpec::default()
+    }
+    .validate()
+    .expect("spec");
     assert!(source
-        .aggregate_features(&query, &derived)
-        .expect("no request")
+        .server_features(&query(), ServerFeatures::Training(&with_flags))
+        .expect("a decline, not an error")
         .is_none());
+    let averaged = FeatureSpec {
+        bucket_minutes: 5,
+        numeric_fields: vec!["data.cpu_usage_%".to_owned()],
+        derived_features: false,
+        ..FeatureSpec::default()
+    }
+    .validate()
+    .expect("spec");
+    assert!(source
+        .server_features(&query(), ServerFeatures::Training(&averaged))
+        .expect("a decline, not an error")
+        .is_none());
+    // Without the string field the same server computes the features.
+    let level_only = FeatureSpec {
+        bucket_minutes: 5,
+        derived_features: false,
+        ..FeatureSpec::default()
+    }
+    .validate()
+    .expect("spec");
+    assert!(source
+        .server_features(&query(), ServerFeatures::Training(&level_only))
+        .expect("aggregation")
+        .is_some());
+
+    let missing = IndexerSource::new(server.client(), "no-such-index");
+    let err = missing
+        .server_features(&query(), ServerFeatures::Training(&level_only))
+        .expect_err("a missing index is an error");
+    assert!(err.to_string().contains("no-such-index"), "{err}");
 }

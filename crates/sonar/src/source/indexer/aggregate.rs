@@ -1,65 +1,59 @@
-//! Server-side feature aggregation: when a model's columns can be written as OpenSearch
-//! aggregations, fetch one bucket per grid row instead of every alert. The indexer does the
-//! heavy lifting and SONAR moves kilobytes instead of gigabytes.
+//! Server-side features: the indexer computes a scenario's feature matrix with aggregations,
+//! so SONAR moves one small bucket per grid row instead of every alert
+//! (docs/architecture.md, "Where features are computed").
 //!
-//! Expressible: numeric means (`avg`), `__max` (`max`), categorical one-hot columns
-//! (`filters`, one `term` per kept value) and `__other` (a `terms` aggregation's total minus
-//! the kept counts), `alert_count` (`doc_count`), all under an epoch-aligned
-//! `date_histogram`. Not expressible: the 13 derived flags (rules over several fields and
-//! text), so a schema with them returns `None` and the caller streams alerts instead.
+//! - Rows: a `composite` aggregation over a `date_histogram` source on the bucket grid, paged
+//!   by `after_key`.
+//! - Columns, inside each row: numeric means (`avg`), `__max` (`max`), the 13 derived flags
+//!   (one `filters` aggregation: `terms` on `rule.groups`, `range` on the numbers),
+//!   categorical one-hot columns (`filters`, one `term` per kept value), `__other` (a `terms`
+//!   aggregation's total minus the kept counts) and `alert_count` (`doc_count`).
+//! - Training: each categorical field's vocabulary is chosen first from exact per-value counts
+//!   (a `composite` over the field's terms), by the feature builder's rule.
 //!
-//! Where the server and the in-memory builder can differ, by construction: numeric strings
-//! in a field mapped as text (the builder parses them; `avg` refuses the field), empty-string
-//! categories (the builder ignores them; `terms` counts them), and timestamps inside one
-//! millisecond of a bucket edge (a `date` field keeps milliseconds).
+//! Before any of it, one probe request (`max` of every field read as a number, `terms` of
+//! every field read as a category) checks the mappings. A field mapped as `text` is retried
+//! on its `.keyword` sub-field; a number stored as a `keyword` string (the builder parses it,
+//! `avg` and `range` cannot) makes the server refuse, and the caller pages alerts instead after
+//! one warning that names the field.
+//!
+//! Where the server and the in-memory builder can still differ, by construction: empty-string
+//! categories (the builder ignores them; `terms` counts them in `__other`), a `rule.groups`
+//! held as one comma-separated string (the builder splits it; a `term` query does not), and
+//! timestamps inside one millisecond of a bucket edge (a `date` field keeps milliseconds).
 
 use chrono::DateTime;
 use serde_json::{json, Map, Value};
 
 use super::client::{Method, RequestBody};
 use super::search::{encode_path_segment, IndexerSource};
-use crate::features::{BucketGrid, BucketWidth, FeatureMatrix, FeatureSchema, FeatureStats};
-use crate::source::AlertQuery;
+use crate::features::derived::{GROUP_RULES, THRESHOLD_RULES};
+use crate::features::{
+    BucketGrid, BucketWidth, FeatureMatrix, FeaturePlan, FeatureSchema, FeatureStats,
+};
+use crate::source::{AlertQuery, ServerFeatures};
 use crate::Error;
 
+/// Buckets per page of a `composite` aggregation.
+const COMPOSITE_PAGE: usize = 1000;
+
+/// The field the derived group flags read.
+const GROUPS_FIELD: &str = "rule.groups";
+
 impl IndexerSource {
-    /// The feature matrix of `schema` over `query.range`, computed by the server; `None` when
-    /// the schema holds columns aggregations cannot express (the derived flags).
+    /// The feature matrix of `features` over `query.range`, computed by the server; `None`
+    /// (after one warning naming the server's reason) when the server refuses to aggregate a
+    /// field, e.g. a number stored as a `keyword` string: the caller then pages alerts.
     /// `query.alert_filter` applies; `query.fields` is ignored.
-    ///
-    /// Categorical fields mapped as `text` (dynamic mappings) are retried once on their
-    /// `.keyword` sub-field.
-    pub fn aggregate_features(
+    pub fn server_features(
         &self,
         query: &AlertQuery,
-        schema: &FeatureSchema,
+        features: ServerFeatures<'_>,
     ) -> Result<Option<FeatureMatrix>, Error> {
-        if schema.derived_features {
-            tracing::info!(
-                index = %self.index_pattern(),
-                "derived flags cannot be aggregated by the server; streaming alerts instead"
-            );
-            return Ok(None);
-        }
-        let bucket =
-            BucketWidth::new(schema.bucket_minutes).ok_or_else(|| Error::IndexerResponse {
-                path: self.index_pattern().to_owned(),
-                problem: format!(
-                    "schema bucket width {} minutes is out of range",
-                    schema.bucket_minutes
-                ),
-            })?;
-        let grid = BucketGrid::new(query.range, bucket)?;
-        let path = format!("/{}/_search", encode_path_segment(self.index_pattern()));
-
         let mut keyword_suffix = false;
-        let response = loop {
-            let body = aggregation_body(query, schema, keyword_suffix);
-            match self
-                .client()
-                .request(Method::POST, &path, Some(&RequestBody::Json(body)))
-            {
-                Ok(response) => break response,
+        loop {
+            match self.compute(query, features, keyword_suffix) {
+                Ok(matrix) => return Ok(Some(matrix)),
                 Err(Error::IndexerHttp {
                     status: 400,
                     reason,
@@ -71,6 +65,18 @@ impl IndexerSource {
                     );
                     keyword_suffix = true;
                 }
+                Err(Error::IndexerHttp {
+                    status: 400,
+                    reason,
+                    ..
+                }) => {
+                    tracing::warn!(
+                        index = %self.index_pattern(),
+                        "the indexer cannot compute these features ({reason}); reading alerts \
+                         and computing them here instead"
+                    );
+                    return Ok(None);
+                }
                 Err(Error::IndexerHttp { status: 404, .. }) => {
                     return Err(Error::IndexNotFound {
                         pattern: self.index_pattern().to_owned(),
@@ -78,29 +84,242 @@ impl IndexerSource {
                 }
                 Err(other) => return Err(other),
             }
+        }
+    }
+
+    /// The feature matrix of a frozen `schema` (detection), as [`Self::server_features`].
+    pub fn aggregate_features(
+        &self,
+        query: &AlertQuery,
+        schema: &FeatureSchema,
+    ) -> Result<Option<FeatureMatrix>, Error> {
+        self.server_features(query, ServerFeatures::Detection(schema))
+    }
+
+    fn compute(
+        &self,
+        query: &AlertQuery,
+        features: ServerFeatures<'_>,
+        keyword_suffix: bool,
+    ) -> Result<FeatureMatrix, Error> {
+        let fields = Fields { keyword_suffix };
+        let plan_owned;
+        let plan = match features {
+            ServerFeatures::Training(plan) => plan,
+            ServerFeatures::Detection(schema) => {
+                plan_owned = schema.plan()?;
+                &plan_owned
+            }
         };
-        let answer: Value = response.json()?;
-        let buckets = answer
-            .pointer("/aggregations/grid/buckets")
-            .and_then(|b| b.as_array())
-            .ok_or_else(|| Error::IndexerResponse {
-                path: path.clone(),
-                problem: "no `aggregations.grid.buckets` in the answer".to_owned(),
+        let mut query = query.clone();
+        query.timestamp_field = plan.timestamp.as_str().to_owned();
+        query.fields.clear();
+        self.search(&probe_body(&query, plan, fields))?;
+        let schema = match features {
+            ServerFeatures::Detection(schema) => schema.clone(),
+            ServerFeatures::Training(plan) => {
+                let mut vocabularies = Vec::with_capacity(plan.categorical.len());
+                for field in &plan.categorical {
+                    vocabularies.push(self.vocabulary(
+                        &query,
+                        field.as_str(),
+                        plan.top_k,
+                        fields,
+                    )?);
+                }
+                FeatureSchema::new(plan, vocabularies)
+            }
+        };
+        let bucket =
+            BucketWidth::new(schema.bucket_minutes).ok_or_else(|| Error::IndexerResponse {
+                path: self.index_pattern().to_owned(),
+                problem: format!(
+                    "schema bucket width {} minutes is out of range",
+                    schema.bucket_minutes
+                ),
             })?;
-        Ok(Some(matrix(&grid, bucket, schema, buckets, &path)?))
+        let grid = BucketGrid::new(query.range, bucket)?;
+        let sources = json!([{ "t": { "date_histogram": {
+            "field": schema.timestamp_field,
+            "fixed_interval": format!("{}m", schema.bucket_minutes),
+        }}}]);
+        let mut rows = Rows::new(&grid, bucket, &schema);
+        let path = self.search_path();
+        self.composite(&query, sources, Some(columns(&schema, fields)), &mut |b| {
+            rows.add(b, &path)
+        })?;
+        let matrix = rows.finish();
+        tracing::info!(
+            buckets = matrix.rows(),
+            columns = matrix.cols(),
+            alerts = matrix.stats.alerts,
+            "feature matrix computed by the indexer"
+        );
+        Ok(matrix)
+    }
+
+    /// The values of `field` kept as columns: exact alert counts per value over the range (a
+    /// `composite` of its terms), then the feature builder's rule (features/builder.rs
+    /// `TrainingCategories::choose`): with `top_k` and more values, the most frequent first
+    /// (ties alphabetical), else every value alphabetically. Empty strings are not values.
+    fn vocabulary(
+        &self,
+        query: &AlertQuery,
+        field: &str,
+        top_k: Option<usize>,
+        fields: Fields,
+    ) -> Result<Vec<String>, Error> {
+        let sources = json!([{ "v": { "terms": { "field": fields.category(field) } } }]);
+        let mut counts: Vec<(String, u64)> = Vec::new();
+        let path = self.search_path();
+        self.composite(query, sources, None, &mut |b| {
+            let key = b.pointer("/key/v").ok_or_else(|| Error::IndexerResponse {
+                path: path.clone(),
+                problem: format!("a terms bucket of `{field}` has no key"),
+            })?;
+            let value = match key {
+                Value::String(s) => s.clone(),
+                Value::Bool(b) => b.to_string(),
+                other => other.to_string(),
+            };
+            if !value.is_empty() {
+                counts.push((
+                    value,
+                    b.get("doc_count").and_then(Value::as_u64).unwrap_or(0),
+                ));
+            }
+            Ok(())
+        })?;
+        if counts.is_empty() {
+            tracing::warn!(
+                field,
+                "categorical field has no value in any alert; only its __other column (all 0) is kept"
+            );
+        }
+        match top_k {
+            Some(k) if counts.len() > k => {
+                counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                counts.truncate(k);
+            }
+            _ => counts.sort_by(|a, b| a.0.cmp(&b.0)),
+        }
+        Ok(counts.into_iter().map(|(value, _)| value).collect())
+    }
+
+    /// Pages a `composite` aggregation over `query` by `after_key`, handing every bucket to
+    /// `each` in key order.
+    fn composite(
+        &self,
+        query: &AlertQuery,
+        sources: Value,
+        sub_aggregations: Option<Value>,
+        each: &mut dyn FnMut(&Value) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let path = self.search_path();
+        let mut after: Option<Value> = None;
+        loop {
+            let mut composite = json!({ "size": COMPOSITE_PAGE, "sources": sources });
+            if let Some(after) = &after {
+                composite["after"] = after.clone();
+            }
+            let mut aggregation = json!({ "composite": composite });
+            if let Some(sub) = &sub_aggregations {
+                aggregation["aggs"] = sub.clone();
+            }
+            let mut body = size_zero(query);
+            body["aggs"] = json!({ "c": aggregation });
+            let answer = self.search(&body)?;
+            let buckets = answer
+                .pointer("/aggregations/c/buckets")
+                .and_then(Value::as_array)
+                .ok_or_else(|| Error::IndexerResponse {
+                    path: path.clone(),
+                    problem: "no `aggregations.c.buckets` in a composite aggregation's answer"
+                        .to_owned(),
+                })?;
+            for bucket in buckets {
+                each(bucket)?;
+            }
+            match answer.pointer("/aggregations/c/after_key") {
+                Some(key) if buckets.len() == COMPOSITE_PAGE => after = Some(key.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn search_path(&self) -> String {
+        format!("/{}/_search", encode_path_segment(self.index_pattern()))
+    }
+
+    fn search(&self, body: &Value) -> Result<Value, Error> {
+        self.client()
+            .request(
+                Method::POST,
+                &self.search_path(),
+                Some(&RequestBody::Json(body.clone())),
+            )?
+            .json()
     }
 }
 
-/// The request: range filter, optional `alert_filter`, and one `date_histogram` bucket per
-/// non-empty grid row with the column aggregations inside.
-fn aggregation_body(query: &AlertQuery, schema: &FeatureSchema, keyword_suffix: bool) -> Value {
-    let category_field = |field: &str| {
-        if keyword_suffix {
+/// How categorical fields are named in aggregations: as mapped, or (when the index maps them
+/// as `text`, dynamic mappings) their `.keyword` sub-field.
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    keyword_suffix: bool,
+}
+
+impl Fields {
+    fn category(self, field: &str) -> String {
+        if self.keyword_suffix {
             format!("{field}.keyword")
         } else {
             field.to_owned()
         }
-    };
+    }
+}
+
+/// A search for `query`'s alerts that returns no hits, only aggregations.
+fn size_zero(query: &AlertQuery) -> Value {
+    let mut body = super::search::search_body(query, 0, false);
+    if let Some(object) = body.as_object_mut() {
+        object.remove("sort");
+    }
+    body
+}
+
+/// One request that fails when a field cannot be aggregated as the features need it: `max` of
+/// each field read as a number (a `keyword` string is refused, naming the field; `range`
+/// would compare it as text), `terms` of each field read as a category (`text` is refused).
+fn probe_body(query: &AlertQuery, plan: &FeaturePlan, fields: Fields) -> Value {
+    let mut probes = Map::new();
+    let mut numbers: Vec<&str> = plan.numeric.iter().map(|p| p.as_str()).collect();
+    numbers.extend(plan.max.iter().map(|p| p.as_str()));
+    let mut categories: Vec<&str> = plan.categorical.iter().map(|p| p.as_str()).collect();
+    if plan.derived {
+        numbers.extend(THRESHOLD_RULES.iter().map(|(_, field, _)| *field));
+        categories.push(GROUPS_FIELD);
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    categories.sort_unstable();
+    categories.dedup();
+    for (i, field) in numbers.iter().enumerate() {
+        probes.insert(format!("n{i}"), json!({ "max": { "field": field } }));
+    }
+    for (i, field) in categories.iter().enumerate() {
+        probes.insert(
+            format!("c{i}"),
+            json!({ "terms": { "field": fields.category(field), "size": 1 } }),
+        );
+    }
+    let mut body = size_zero(query);
+    body["aggs"] = Value::Object(probes);
+    body
+}
+
+/// The column aggregations inside one grid row.
+fn columns(schema: &FeatureSchema, fields: Fields) -> Value {
     let mut columns = Map::new();
     for (i, field) in schema.numeric_fields.iter().enumerate() {
         columns.insert(format!("n{i}"), json!({ "avg": { "field": field } }));
@@ -108,8 +327,25 @@ fn aggregation_body(query: &AlertQuery, schema: &FeatureSchema, keyword_suffix: 
     for (i, field) in schema.max_numeric_fields.iter().enumerate() {
         columns.insert(format!("x{i}"), json!({ "max": { "field": field } }));
     }
+    if schema.derived_features {
+        let groups = fields.category(GROUPS_FIELD);
+        let mut flags = Map::new();
+        for (flag, values) in GROUP_RULES {
+            flags.insert(
+                format!("f{flag}"),
+                json!({ "terms": { groups.as_str(): values } }),
+            );
+        }
+        for (flag, field, at_least) in THRESHOLD_RULES {
+            flags.insert(
+                format!("f{flag}"),
+                json!({ "range": { field: { "gte": at_least } } }),
+            );
+        }
+        columns.insert("d".to_owned(), json!({ "filters": { "filters": flags } }));
+    }
     for (i, vocabulary) in schema.categorical.iter().enumerate() {
-        let field = category_field(&vocabulary.field);
+        let field = fields.category(&vocabulary.field);
         if !vocabulary.values.is_empty() {
             let filters: Map<String, Value> = vocabulary
                 .values
@@ -133,71 +369,69 @@ fn aggregation_body(query: &AlertQuery, schema: &FeatureSchema, keyword_suffix: 
             json!({ "terms": { "field": field, "size": 1 } }),
         );
     }
-    let mut query = query.clone();
-    query.timestamp_field = schema.timestamp_field.clone();
-    query.fields.clear();
-    let mut body = super::search::search_body(&query, 0, false);
-    if let Some(object) = body.as_object_mut() {
-        object.remove("sort");
-    }
-    body["aggs"] = json!({ "grid": {
-        "date_histogram": {
-            "field": schema.timestamp_field,
-            "fixed_interval": format!("{}m", schema.bucket_minutes),
-            "min_doc_count": 1,
-        },
-        "aggs": columns,
-    }});
-    body
+    Value::Object(columns)
 }
 
-/// Lays the server's buckets onto the grid; rows without a bucket are empty (gap policy:
-/// counts 0, means and maxima NaN).
-fn matrix(
-    grid: &BucketGrid,
+/// The matrix being filled from the server's grid buckets; rows without a bucket stay empty
+/// (gap policy: counts 0, means and maxima NaN).
+struct Rows<'a> {
+    schema: &'a FeatureSchema,
     bucket: BucketWidth,
-    schema: &FeatureSchema,
-    buckets: &[Value],
-    path: &str,
-) -> Result<FeatureMatrix, Error> {
-    let starts = grid.starts();
-    let width = schema.columns.len();
-    let n = starts.len();
-    let first = starts.first().map_or(0, DateTime::timestamp);
-    let mut values = vec![0.0; n * width];
-    let mut alert_counts = vec![0u64; n];
-    let n_numeric = schema.numeric_fields.len() + schema.max_numeric_fields.len();
-    for row in 0..n {
-        for col in 0..n_numeric {
-            values[row * width + col] = f64::NAN;
+    starts: Vec<chrono::DateTime<chrono::Utc>>,
+    first: i64,
+    values: Vec<f64>,
+    alert_counts: Vec<u64>,
+}
+
+impl<'a> Rows<'a> {
+    fn new(grid: &BucketGrid, bucket: BucketWidth, schema: &'a FeatureSchema) -> Self {
+        let starts = grid.starts();
+        let width = schema.columns.len();
+        let n = starts.len();
+        let n_numeric = schema.numeric_fields.len() + schema.max_numeric_fields.len();
+        let mut values = vec![0.0; n * width];
+        for row in values.chunks_exact_mut(width.max(1)) {
+            row[..n_numeric].fill(f64::NAN);
+        }
+        Self {
+            schema,
+            bucket,
+            first: starts.first().map_or(0, DateTime::timestamp),
+            starts,
+            values,
+            alert_counts: vec![0; n],
         }
     }
-    let bad = |problem: String| Error::IndexerResponse {
-        path: path.to_owned(),
-        problem,
-    };
-    let number = |v: Option<&Value>| v.and_then(Value::as_f64).unwrap_or(f64::NAN);
-    let count = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
-    for b in buckets {
+
+    /// Lays one composite bucket (key `t`, the row's start in milliseconds) onto its row.
+    fn add(&mut self, b: &Value, path: &str) -> Result<(), Error> {
+        let bad = |problem: String| Error::IndexerResponse {
+            path: path.to_owned(),
+            problem,
+        };
         let key_ms = b
-            .get("key")
+            .pointer("/key/t")
             .and_then(Value::as_i64)
-            .ok_or_else(|| bad("a histogram bucket has no numeric `key`".to_owned()))?;
-        let offset = key_ms.div_euclid(1000) - first;
-        if offset < 0 || offset % bucket.seconds() != 0 {
+            .ok_or_else(|| bad("a grid bucket has no numeric `key.t`".to_owned()))?;
+        let offset = key_ms.div_euclid(1000) - self.first;
+        if offset < 0 || offset % self.bucket.seconds() != 0 {
             return Err(bad(format!(
                 "bucket key {key_ms} is not on the {}-minute grid",
-                bucket.minutes()
+                self.bucket.minutes()
             )));
         }
-        let Some(row) = usize::try_from(offset / bucket.seconds())
+        let Some(row) = usize::try_from(offset / self.bucket.seconds())
             .ok()
-            .filter(|&r| r < n)
+            .filter(|&r| r < self.starts.len())
         else {
-            continue;
+            return Ok(());
         };
+        let schema = self.schema;
+        let width = schema.columns.len();
+        let number = |v: Option<&Value>| v.and_then(Value::as_f64).unwrap_or(f64::NAN);
+        let count = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
         let docs = count(b.get("doc_count"));
-        alert_counts[row] = docs;
+        self.alert_counts[row] = docs;
         let fraction = |c: u64| {
             if docs == 0 {
                 0.0
@@ -205,7 +439,7 @@ fn matrix(
                 c as f64 / docs as f64
             }
         };
-        let cells = &mut values[row * width..(row + 1) * width];
+        let cells = &mut self.values[row * width..(row + 1) * width];
         let mut col = 0;
         for i in 0..schema.numeric_fields.len() {
             cells[col] = number(b.pointer(&format!("/n{i}/value")));
@@ -214,6 +448,12 @@ fn matrix(
         for i in 0..schema.max_numeric_fields.len() {
             cells[col] = number(b.pointer(&format!("/x{i}/value")));
             col += 1;
+        }
+        if schema.derived_features {
+            for flag in 0..crate::features::derived::DERIVED_NAMES.len() {
+                cells[col] = fraction(count(b.pointer(&format!("/d/buckets/f{flag}/doc_count"))));
+                col += 1;
+            }
         }
         for (i, vocabulary) in schema.categorical.iter().enumerate() {
             let mut kept = 0;
@@ -239,25 +479,23 @@ fn matrix(
             )));
         }
         cells[col] = docs as f64;
+        Ok(())
     }
-    let alerts = alert_counts.iter().sum();
-    tracing::info!(
-        buckets = n,
-        columns = width,
-        alerts,
-        "feature matrix aggregated by the indexer"
-    );
-    Ok(FeatureMatrix {
-        bucket_starts: starts,
-        columns: schema.columns.clone(),
-        values,
-        alert_counts,
-        stats: FeatureStats {
-            alerts,
-            ..FeatureStats::default()
-        },
-        schema: schema.clone(),
-    })
+
+    fn finish(self) -> FeatureMatrix {
+        let alerts = self.alert_counts.iter().sum();
+        FeatureMatrix {
+            bucket_starts: self.starts,
+            columns: self.schema.columns.clone(),
+            values: self.values,
+            alert_counts: self.alert_counts,
+            stats: FeatureStats {
+                alerts,
+                ..FeatureStats::default()
+            },
+            schema: self.schema.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -267,20 +505,9 @@ mod tests {
     use crate::source::TimeRange;
     use chrono::Utc;
 
-    #[test]
-    fn body_has_histogram_and_column_aggregations() {
-        let spec = FeatureSpec {
-            bucket_minutes: 10,
-            numeric_fields: vec!["rule.level".to_owned()],
-            max_numeric_fields: vec!["rule.level".to_owned()],
-            categorical_fields: vec!["agent.name".to_owned()],
-            derived_features: false,
-            ..FeatureSpec::default()
-        };
-        let plan = spec.validate().expect("valid spec");
-        let schema = FeatureSchema::new(&plan, vec![vec!["web".to_owned()]]);
+    fn query() -> AlertQuery {
         let start = DateTime::<Utc>::from_timestamp(0, 0).expect("epoch");
-        let query = AlertQuery {
+        AlertQuery {
             range: TimeRange {
                 start,
                 end: start + chrono::Duration::hours(1),
@@ -288,21 +515,67 @@ mod tests {
             timestamp_field: "timestamp".to_owned(),
             fields: Vec::new(),
             alert_filter: None,
+        }
+    }
+
+    #[test]
+    fn columns_hold_every_feature_and_the_probe_every_field() {
+        let spec = FeatureSpec {
+            bucket_minutes: 10,
+            numeric_fields: vec!["rule.level".to_owned()],
+            max_numeric_fields: vec!["rule.level".to_owned()],
+            categorical_fields: vec!["agent.name".to_owned()],
+            derived_features: true,
+            ..FeatureSpec::default()
         };
-        let body = aggregation_body(&query, &schema, true);
-        assert_eq!(body["size"], json!(0));
-        assert!(body.get("sort").is_none());
-        let grid = &body["aggs"]["grid"];
-        assert_eq!(grid["date_histogram"]["fixed_interval"], json!("10m"));
-        assert_eq!(grid["aggs"]["n0"], json!({"avg": {"field": "rule.level"}}));
-        assert_eq!(grid["aggs"]["x0"], json!({"max": {"field": "rule.level"}}));
+        let plan = spec.validate().expect("valid spec");
+        let schema = FeatureSchema::new(&plan, vec![vec!["web".to_owned()]]);
+        let fields = Fields {
+            keyword_suffix: true,
+        };
+        let columns = columns(&schema, fields);
+        assert_eq!(columns["n0"], json!({"avg": {"field": "rule.level"}}));
+        assert_eq!(columns["x0"], json!({"max": {"field": "rule.level"}}));
         assert_eq!(
-            grid["aggs"]["k0"]["filters"]["filters"]["v0"],
+            columns["k0"]["filters"]["filters"]["v0"],
             json!({"term": {"agent.name.keyword": "web"}})
         );
         assert_eq!(
-            grid["aggs"]["t0"],
+            columns["t0"],
             json!({"terms": {"field": "agent.name.keyword", "size": 1}})
+        );
+        let flags = columns["d"]["filters"]["filters"]
+            .as_object()
+            .expect("flag filters");
+        assert_eq!(flags.len(), 13);
+        assert_eq!(flags["f4"], json!({"range": {"rule.level": {"gte": 10.0}}}));
+        assert_eq!(
+            flags["f2"],
+            json!({"terms": {"rule.groups.keyword": ["brute_force"]}})
+        );
+
+        let probe = probe_body(&query(), &plan, fields);
+        assert_eq!(probe["size"], json!(0));
+        assert!(probe.get("sort").is_none());
+        let probes = probe["aggs"].as_object().expect("probes");
+        let named = |kind: &str| -> Vec<String> {
+            probes
+                .values()
+                .filter_map(|p| p.get(kind)?.get("field")?.as_str().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(
+            named("max"),
+            [
+                "data.1min_loadAverage",
+                "data.cpu_usage_%",
+                "data.memory_usage_%",
+                "rule.level"
+            ]
+        );
+        assert_eq!(
+            named("terms"),
+            ["agent.name.keyword", "rule.groups.keyword"]
         );
     }
 }

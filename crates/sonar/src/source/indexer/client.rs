@@ -12,6 +12,7 @@
 //! event, an error or a `Debug` output.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,6 +153,8 @@ pub struct IndexerClient {
     pub(crate) http: reqwest::blocking::Client,
     sleeper: Arc<dyn Sleeper>,
     observer: Option<Arc<dyn WriteObserver>>,
+    /// Body bytes sent and received so far, by this client and its clones.
+    moved: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for IndexerClient {
@@ -228,6 +231,7 @@ impl IndexerClient {
             http,
             sleeper: Arc::new(ThreadSleeper),
             observer: None,
+            moved: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -241,6 +245,12 @@ impl IndexerClient {
     pub fn with_write_observer(mut self, observer: Arc<dyn WriteObserver>) -> Self {
         self.observer = Some(observer);
         self
+    }
+
+    /// Request and response body bytes moved so far by this client and its clones, retries
+    /// included (benchmarks compare paging with aggregation by it).
+    pub fn bytes_moved(&self) -> u64 {
+        self.moved.load(Ordering::Relaxed)
     }
 
     /// The connection settings this client was built from.
@@ -327,6 +337,9 @@ impl IndexerClient {
                     .header(CONTENT_TYPE, *content_type)
                     .body(bytes.clone());
             }
+            if let Some((_, bytes)) = &payload {
+                self.moved.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
             let outcome = builder.send().and_then(|response| {
                 let status = response.status();
                 let retry_after = retry_after(response.headers());
@@ -336,6 +349,7 @@ impl IndexerClient {
             });
             match outcome {
                 Ok((status, retry_after, bytes)) => {
+                    self.moved.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     if status.is_success() {
                         return Ok(IndexerResponse {
                             status: status.as_u16(),

@@ -11,7 +11,7 @@ use chrono::SecondsFormat;
 use serde_json::{json, Value};
 
 use super::client::{error_reason, IndexerClient, Method, RequestBody};
-use crate::source::{Alert, AlertQuery, AlertSource, StreamStats};
+use crate::source::{Alert, AlertQuery, AlertSource, ServerFeatures, StreamStats};
 use crate::Error;
 
 /// Default number of alerts per page.
@@ -282,6 +282,14 @@ impl AlertSource for IndexerSource {
             "alert search finished"
         );
         Ok(stats)
+    }
+
+    fn aggregate(
+        &mut self,
+        query: &AlertQuery,
+        features: ServerFeatures<'_>,
+    ) -> Result<Option<crate::features::FeatureMatrix>, Error> {
+        self.server_features(query, features)
     }
 }
 
