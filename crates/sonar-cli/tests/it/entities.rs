@@ -293,6 +293,9 @@ fn entities_trained(log: &str) -> usize {
     words[at - 1].parse().expect("a number")
 }
 
+/// Two shards together write exactly the documents of one process; the one process has the
+/// indexer compute every entity's features in one pass, the shards page alerts and compute
+/// each entity's features themselves, so the two feature paths give the same documents too.
 #[test]
 fn two_shards_against_the_indexer_write_exactly_what_one_process_writes() {
     let server = super::osmem::OsmemServer::start();
@@ -333,17 +336,29 @@ fn two_shards_against_the_indexer_write_exactly_what_one_process_writes() {
     let one_dir = dir.path().join("one");
     std::fs::create_dir_all(&one_dir).expect("dir");
     let one = super::indexer_e2e::config(&one_dir, &server.url, "anomalies-one");
-    let all = entities_trained(&run(&one, "train", &train_window, None));
+    // One process: the indexer computes every entity's features in one pass.
+    let one_pass = "all entities in one pass";
+    let log = run(&one, "train", &train_window, None);
+    assert!(log.contains(one_pass), "{log}");
+    let all = entities_trained(&log);
     assert_eq!(all, 8, "the demo's eight hosts");
-    run(&one, "detect", &detect_window, None);
+    let log = run(&one, "detect", &detect_window, None);
+    assert!(log.contains(one_pass), "{log}");
 
+    // Two shards that page alerts and compute each entity's features in SONAR.
     let two_dir = dir.path().join("two");
     std::fs::create_dir_all(&two_dir).expect("dir");
     let two = super::indexer_e2e::config(&two_dir, &server.url, "anomalies-two");
+    let paged = std::fs::read_to_string(&two).expect("config").replace(
+        "max_retries: 1\n",
+        "max_retries: 1\n  server_features: false\n",
+    );
+    std::fs::write(&two, paged).expect("config");
     let mut shared = 0;
     for shard in ["1/2", "2/2"] {
         let log = run(&two, "train", &train_window, Some(shard));
         assert!(log.contains("shard-"), "each shard has its own set\n{log}");
+        assert!(!log.contains(one_pass), "{log}");
         shared += entities_trained(&log);
         run(&two, "detect", &detect_window, Some(shard));
     }

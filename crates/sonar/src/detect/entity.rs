@@ -40,6 +40,11 @@ impl Entity {
         )
     }
 
+    /// The values alone, in field order.
+    pub fn values(&self) -> Vec<String> {
+        self.0.iter().map(|v| v.value.clone()).collect()
+    }
+
     /// The document form: `[{"name": ..., "value": ...}, ...]`.
     pub fn to_json(&self) -> Value {
         Value::Array(

@@ -21,7 +21,7 @@ use crate::sink::{
     build_anomaly_documents, AnomalySink, DataStreamSink, DocumentContext, IndexSink, JsonlSink,
     WriteInspector,
 };
-use crate::source::{AlertQuery, ServerFeatures, TimeRange};
+use crate::source::{AlertQuery, AlertSource, ServerFeatures, TimeRange};
 use crate::Error;
 
 /// A trained model with the feature schema it was trained on.
@@ -220,6 +220,22 @@ pub fn detect(
     progress: &mut dyn Progress,
     stop: &StopFlag,
 ) -> Result<DetectOutcome, Error> {
+    detect_from(None, settings, model, request, sink, clock, progress, stop)
+}
+
+/// [`detect`] reading from `source` (a per-entity run's prefetched features), or from the
+/// run's own source when `None`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn detect_from(
+    source: Option<Box<dyn AlertSource>>,
+    settings: &Settings,
+    model: &LoadedModel,
+    request: &DetectRequest,
+    sink: &mut dyn AnomalySink,
+    clock: &dyn Clock,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+) -> Result<DetectOutcome, Error> {
     let started = Instant::now();
     let now = clock.now();
     let range = match request.range {
@@ -248,7 +264,10 @@ pub fn detect(
     } else {
         tracing::info!(start = %range.start, end = %range.end, "detecting: resuming the streaming scorer, reading only the new buckets");
     }
-    let mut source = open_source(settings, Phase::Detection)?;
+    let mut source = match source {
+        Some(source) => source,
+        None => open_source(settings, Phase::Detection)?,
+    };
     let query = AlertQuery {
         range: fetch,
         timestamp_field: model.schema.timestamp_field.clone(),

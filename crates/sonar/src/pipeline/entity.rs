@@ -27,14 +27,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::detect::{detect, historical_range, DetectOutcome, DetectRequest, LoadedModel};
-use super::train::{train, training_range, TrainOutcome};
+use super::detect::{detect_from, historical_range, DetectOutcome, DetectRequest, LoadedModel};
+use super::fetch::Prefetched;
+use super::train::{train_from, training_range, TrainOutcome};
 use super::{open_source, Clock, Phase, Progress, RunSummary, StopFlag};
 use crate::config::Settings;
 use crate::detect::entity::{value_text, Entity};
 use crate::field::FieldPath;
 use crate::sink::AnomalySink;
-use crate::source::{AlertQuery, TimeRange};
+use crate::source::{AlertQuery, EntityFeatures, EntityMatrices, TimeRange};
 use crate::Error;
 
 /// The manifest of a model set, in the scenario's model directory.
@@ -162,6 +163,25 @@ pub fn census(
     };
     let mut census = Census::default();
     let mut source = open_source(settings, phase)?;
+    if settings.wazuh.server_features {
+        let counting = AlertQuery {
+            fields: Vec::new(),
+            ..query.clone()
+        };
+        if let Some(counted) = source.count_entities(&counting, &entities.fields)? {
+            census.alerts = counted.alerts;
+            let mut with_entity = 0;
+            for (values, alerts) in counted.counts {
+                with_entity += alerts;
+                *census
+                    .counts
+                    .entry(Entity::new(&entities.fields, values))
+                    .or_default() += alerts;
+            }
+            census.without_entity = counted.alerts.saturating_sub(with_entity);
+            return Ok(census);
+        }
+    }
     source.stream(&query, &mut |page| {
         if stop.is_raised() {
             return Err(Error::Stopped {
@@ -185,6 +205,52 @@ pub fn census(
         Ok(())
     })?;
     Ok(census)
+}
+
+/// Entities per pass of the indexer's per-entity features (`AlertSource::entity_features`):
+/// bounds the matrices held at once.
+const ENTITY_BATCH: usize = 50;
+
+/// Whether entities' features are computed together by the source before their runs: the
+/// indexer's aggregations are on and nothing synthetic is mixed in.
+fn prefetches(settings: &Settings) -> bool {
+    settings.wazuh.server_features && settings.injection.is_none()
+}
+
+/// The scenario's alerts of `keys` (values of `fields`, in order) over `range`.
+fn batch_query(
+    settings: &Settings,
+    fields: &[String],
+    range: TimeRange,
+    keys: &[Vec<String>],
+) -> AlertQuery {
+    let restriction = match fields {
+        [field] => {
+            json!({ "terms": { field.clone(): keys.iter().map(|k| k[0].clone()).collect::<Vec<_>>() } })
+        }
+        _ => {
+            let each: Vec<Value> = keys
+                .iter()
+                .map(|key| {
+                    let terms: Vec<Value> = fields
+                        .iter()
+                        .zip(key)
+                        .map(|(f, v)| json!({ "term": { f.clone(): v.clone() } }))
+                        .collect();
+                    json!({ "bool": { "filter": terms } })
+                })
+                .collect();
+            json!({ "bool": { "should": each, "minimum_should_match": 1 } })
+        }
+    };
+    let mut must: Vec<Value> = settings.alert_filter.iter().cloned().collect();
+    must.push(restriction);
+    AlertQuery {
+        range,
+        timestamp_field: settings.features.timestamp_field.clone(),
+        fields: Vec::new(),
+        alert_filter: Some(json!({ "bool": { "filter": must } })),
+    }
 }
 
 /// The settings of one entity's run: the scenario's, restricted to `entity`, with the model
@@ -388,15 +454,45 @@ pub fn train_entities(
     let mut members = Vec::with_capacity(ranked.len());
     let mut outcomes = Vec::with_capacity(ranked.len());
     let mut summary = RunSummary::default();
-    for (entity, alerts) in &ranked {
+    let mut source = open_source(settings, Phase::Training)?;
+    let mut prefetched = EntityMatrices::new();
+    for (n, (entity, alerts)) in ranked.iter().enumerate() {
+        if n % ENTITY_BATCH == 0 && prefetches(settings) {
+            let keys: Vec<Vec<String>> = ranked[n..(n + ENTITY_BATCH).min(ranked.len())]
+                .iter()
+                .map(|(e, _)| e.values())
+                .collect();
+            progress.phase("computing the entities' features");
+            prefetched = source
+                .entity_features(
+                    &batch_query(settings, &entities.fields, range, &keys),
+                    &entities.fields,
+                    EntityFeatures::Training {
+                        plan: &plan,
+                        entities: &keys,
+                    },
+                )?
+                .unwrap_or_default();
+        }
         let rel = format!("{generation}/{}", entity.slug());
         let run = entity_settings(settings, entity, dir.join(&rel));
         progress.phase(&format!("training entity {}", entity.label()));
-        let outcome =
-            train(&run, clock, progress, stop, payload_dir_given).map_err(|e| Error::Entities {
-                scenario: scenario_name(settings),
-                problem: format!("training entity {}: {e}", entity.label()),
-            })?;
+        let own = Prefetched::new(
+            open_source(&run, Phase::Training)?,
+            prefetched.remove(&entity.values()),
+        );
+        let outcome = train_from(
+            Some(Box::new(own)),
+            &run,
+            clock,
+            progress,
+            stop,
+            payload_dir_given,
+        )
+        .map_err(|e| Error::Entities {
+            scenario: scenario_name(settings),
+            problem: format!("training entity {}: {e}", entity.label()),
+        })?;
         let mut files = BTreeMap::new();
         for file in MEMBER_FILES {
             files.insert(
@@ -612,7 +708,41 @@ pub fn detect_entities(
     let mut members = Vec::with_capacity(set.models.len());
     let mut summary = RunSummary::default();
     let mut scored_range: Option<TimeRange> = None;
-    for (member, model) in set.manifest.members.iter().zip(&set.models) {
+    let mut source = open_source(settings, Phase::Detection)?;
+    let mut prefetched = EntityMatrices::new();
+    let pairs: Vec<(&Member, &LoadedModel)> =
+        set.manifest.members.iter().zip(&set.models).collect();
+    for (n, &(member, model)) in pairs.iter().enumerate() {
+        if n % ENTITY_BATCH == 0 && prefetches(settings) {
+            let batch = &pairs[n..(n + ENTITY_BATCH).min(pairs.len())];
+            let mut span: Option<TimeRange> = None;
+            let mut schemas = Vec::with_capacity(batch.len());
+            for &(member, model) in batch {
+                let run = entity_settings(settings, &member.entity, model.path.clone());
+                let range = historical_range(&run, model, clock.now())?;
+                let context = model.bucket()?.step() * model.context_buckets() as i32;
+                let fetch = TimeRange {
+                    start: range.start - context,
+                    end: range.end,
+                };
+                span = Some(span.map_or(fetch, |s| TimeRange {
+                    start: s.start.min(fetch.start),
+                    end: s.end.max(fetch.end),
+                }));
+                schemas.push((member.entity.values(), &model.schema));
+            }
+            if let Some(span) = span {
+                let keys: Vec<Vec<String>> = schemas.iter().map(|(k, _)| k.clone()).collect();
+                progress.phase("computing the entities' features");
+                prefetched = source
+                    .entity_features(
+                        &batch_query(settings, &entities.fields, span, &keys),
+                        &entities.fields,
+                        EntityFeatures::Detection { schemas: &schemas },
+                    )?
+                    .unwrap_or_default();
+            }
+        }
         let run = entity_settings(settings, &member.entity, model.path.clone());
         let range = historical_range(&run, model, clock.now())?;
         scored_range = Some(scored_range.map_or(range, |r| TimeRange {
@@ -624,11 +754,23 @@ pub fn detect_entities(
             ..DetectRequest::default()
         };
         progress.phase(&format!("detecting entity {}", member.entity.label()));
-        let outcome = detect(&run, model, &request, sink, clock, progress, stop).map_err(|e| {
-            Error::Entities {
-                scenario: scenario_name(settings),
-                problem: format!("detecting entity {}: {e}", member.entity.label()),
-            }
+        let own = Prefetched::new(
+            open_source(&run, Phase::Detection)?,
+            prefetched.remove(&member.entity.values()),
+        );
+        let outcome = detect_from(
+            Some(Box::new(own)),
+            &run,
+            model,
+            &request,
+            sink,
+            clock,
+            progress,
+            stop,
+        )
+        .map_err(|e| Error::Entities {
+            scenario: scenario_name(settings),
+            problem: format!("detecting entity {}: {e}", member.entity.label()),
         })?;
         summary.absorb(&outcome.summary);
         members.push((member.entity.clone(), outcome));

@@ -213,3 +213,89 @@ pub(crate) fn build_features(
         synthetic,
     })
 }
+
+/// A per-entity run's source: its features computed beforehand with every other entity's in
+/// one pass (`AlertSource::entity_features`), handed out once when the run asks for the
+/// same features over a range inside them; anything else goes to the entity's own source.
+pub(crate) struct Prefetched {
+    inner: Box<dyn AlertSource>,
+    matrix: Option<FeatureMatrix>,
+}
+
+impl Prefetched {
+    pub(crate) fn new(inner: Box<dyn AlertSource>, matrix: Option<FeatureMatrix>) -> Self {
+        Self { inner, matrix }
+    }
+}
+
+impl AlertSource for Prefetched {
+    fn stream(
+        &mut self,
+        query: &AlertQuery,
+        on_page: &mut dyn FnMut(Vec<Alert>) -> Result<(), Error>,
+    ) -> Result<StreamStats, Error> {
+        self.inner.stream(query, on_page)
+    }
+
+    fn aggregate(
+        &mut self,
+        query: &AlertQuery,
+        features: ServerFeatures<'_>,
+    ) -> Result<Option<FeatureMatrix>, Error> {
+        if let Some(matrix) = self.matrix.take() {
+            if let Some(rows) = fitting(&matrix, query.range, features) {
+                return Ok(Some(rows));
+            }
+            tracing::debug!("the prefetched features do not fit this run; asking the source");
+        }
+        self.inner.aggregate(query, features)
+    }
+}
+
+/// The rows of `matrix` over `range` when it holds the same features and the whole range.
+fn fitting(
+    matrix: &FeatureMatrix,
+    range: TimeRange,
+    features: ServerFeatures<'_>,
+) -> Option<FeatureMatrix> {
+    let same = match features {
+        ServerFeatures::Training(plan) => {
+            let vocabularies = matrix
+                .schema
+                .categorical
+                .iter()
+                .map(|c| c.values.clone())
+                .collect();
+            plan.categorical.len() == matrix.schema.categorical.len()
+                && crate::features::FeatureSchema::new(plan, vocabularies) == matrix.schema
+        }
+        ServerFeatures::Detection(schema) => *schema == matrix.schema,
+    };
+    if !same {
+        return None;
+    }
+    let starts = BucketGrid::new(range, matrix.schema.bucket()?)
+        .ok()?
+        .starts();
+    let first = matrix
+        .bucket_starts
+        .iter()
+        .position(|t| Some(t) == starts.first())?;
+    let end = first + starts.len();
+    if matrix.bucket_starts.get(first..end)? != starts.as_slice() {
+        return None;
+    }
+    let width = matrix.cols();
+    let alert_counts = matrix.alert_counts[first..end].to_vec();
+    Some(FeatureMatrix {
+        bucket_starts: starts,
+        columns: matrix.columns.clone(),
+        values: matrix.values[first * width..end * width].to_vec(),
+        stats: crate::features::FeatureStats {
+            alerts: alert_counts.iter().sum(),
+            ..Default::default()
+        },
+        alert_counts,
+        schema: matrix.schema.clone(),
+    })
+}

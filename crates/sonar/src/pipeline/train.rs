@@ -13,7 +13,7 @@ use super::{
 use crate::config::{Settings, SlidingWindow};
 use crate::features::{engine_label, FeaturePlan};
 use crate::sink::{DataStreamSink, WriteInspector, WriteOptions};
-use crate::source::{AlertQuery, ServerFeatures, TimeRange};
+use crate::source::{AlertQuery, AlertSource, ServerFeatures, TimeRange};
 use crate::Error;
 
 /// What a training run produced.
@@ -175,6 +175,19 @@ pub fn train(
     stop: &StopFlag,
     payload_dir_given: bool,
 ) -> Result<TrainOutcome, Error> {
+    train_from(None, settings, clock, progress, stop, payload_dir_given)
+}
+
+/// [`train`] reading from `source` (a per-entity run's prefetched features), or from the
+/// run's own source when `None`.
+pub(crate) fn train_from(
+    source: Option<Box<dyn AlertSource>>,
+    settings: &Settings,
+    clock: &dyn Clock,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+    payload_dir_given: bool,
+) -> Result<TrainOutcome, Error> {
     let started = Instant::now();
     let plan = settings.features.validate()?;
     let mut params = mvad_params(settings)?;
@@ -185,7 +198,10 @@ pub fn train(
         .training
         .min_samples
         .max(sonar_mvad::data_needs(&params).min_rows);
-    let mut source = open_source(settings, Phase::Training)?;
+    let mut source = match source {
+        Some(source) => source,
+        None => open_source(settings, Phase::Training)?,
+    };
     let query = AlertQuery {
         range,
         timestamp_field: settings.features.timestamp_field.clone(),

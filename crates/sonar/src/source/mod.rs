@@ -78,6 +78,60 @@ pub trait AlertSource {
     ) -> Result<Option<crate::features::FeatureMatrix>, crate::Error> {
         Ok(None)
     }
+
+    /// The alerts of each value combination of `fields` over `query.range`, computed by the
+    /// source (a `composite` of the fields' terms), or `None` when the caller must count
+    /// streamed alerts.
+    fn count_entities(
+        &mut self,
+        _query: &AlertQuery,
+        _fields: &[String],
+    ) -> Result<Option<EntityCounts>, crate::Error> {
+        Ok(None)
+    }
+
+    /// The feature matrices of many entities over `query.range` in one pass (a `composite`
+    /// of the entity fields' terms × the bucket grid), keyed by the entities' values in
+    /// `fields` order, or `None` when the caller must compute each entity on its own. An
+    /// entity missing from the answer is computed on its own too.
+    fn entity_features(
+        &mut self,
+        _query: &AlertQuery,
+        _fields: &[String],
+        _features: EntityFeatures<'_>,
+    ) -> Result<Option<EntityMatrices>, crate::Error> {
+        Ok(None)
+    }
+}
+
+/// Feature matrices by entity values ([`AlertSource::entity_features`]).
+pub type EntityMatrices = std::collections::BTreeMap<Vec<String>, crate::features::FeatureMatrix>;
+
+/// Alerts by entity ([`AlertSource::count_entities`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntityCounts {
+    /// Each value combination with a non-blank value in every field, and its alerts.
+    pub counts: Vec<(Vec<String>, u64)>,
+    /// All alerts in the range, with or without values.
+    pub alerts: u64,
+}
+
+/// The per-entity features a source is asked to compute ([`AlertSource::entity_features`]).
+#[derive(Debug, Clone, Copy)]
+pub enum EntityFeatures<'a> {
+    /// Training: each entity's vocabularies are chosen from its own alerts, by the builder's
+    /// rule.
+    Training {
+        /// The scenario's features.
+        plan: &'a crate::features::FeaturePlan,
+        /// The entities wanted.
+        entities: &'a [Vec<String>],
+    },
+    /// Detection: each entity's model schema.
+    Detection {
+        /// The entities wanted, with their schemas.
+        schemas: &'a [(Vec<String>, &'a crate::features::FeatureSchema)],
+    },
 }
 
 /// The features a source is asked to compute ([`AlertSource::aggregate`]).

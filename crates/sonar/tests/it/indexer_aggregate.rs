@@ -223,3 +223,122 @@ fn numbers_stored_as_strings_make_the_server_decline() {
         .expect_err("a missing index is an error");
     assert!(err.to_string().contains("no-such-index"), "{err}");
 }
+
+/// Every entity's features in one pass (a `composite` of `agent.name` terms × the grid) are
+/// the features the server computes for that entity alone, which are the builder's; the
+/// census counts by the server are the alerts' own; an entity with more than 200 values of a
+/// field in one bucket is left for the caller to compute on its own.
+#[test]
+fn one_pass_over_all_entities_matches_each_entity_alone() {
+    let mut docs = alerts();
+    // 250 distinct source addresses at web-a in one bucket (01:30), beyond the pass's 200.
+    for n in 0..250 {
+        docs.push(json!({
+            "timestamp": "2024-07-01T01:31:00Z",
+            "agent": {"name": "web-a"},
+            "rule": {"level": 3, "groups": ["web"]},
+            "data": {"srcip": format!("10.0.{}.{}", n / 200, n % 200)},
+        }));
+    }
+    for (n, doc) in docs.iter_mut().enumerate().take(300) {
+        if doc["agent"]["name"] == "web" {
+            doc["data"]["srcip"] = json!(format!("10.1.0.{}", n % 4));
+        }
+    }
+    let server = OsmemServer::start();
+    server.install_wazuh_template();
+    server.bulk_index("wazuh-alerts-4.x-2024.07.01", &docs);
+    let mut source = IndexerSource::new(server.client(), "wazuh-alerts-4.x-*");
+    let fields = vec!["agent.name".to_owned()];
+
+    let counted = sonar::source::AlertSource::count_entities(&mut source, &query(), &fields)
+        .expect("counting")
+        .expect("countable");
+    let in_range: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["timestamp"].as_str().is_some_and(|t| at(t) < range().end))
+        .collect();
+    assert_eq!(counted.alerts, in_range.len() as u64);
+    let mut expected: std::collections::BTreeMap<Vec<String>, u64> = Default::default();
+    for doc in &in_range {
+        let name = doc["agent"]["name"].as_str().expect("name").to_owned();
+        *expected.entry(vec![name]).or_default() += 1;
+    }
+    assert_eq!(
+        counted
+            .counts
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        expected
+    );
+
+    let spec = FeatureSpec {
+        bucket_minutes: 5,
+        numeric_fields: vec!["rule.level".to_owned()],
+        categorical_fields: vec!["rule.groups".to_owned(), "data.srcip".to_owned()],
+        categorical_top_k: 2,
+        derived_features: true,
+        ..FeatureSpec::default()
+    };
+    let plan = spec.validate().expect("spec");
+    let entities: Vec<Vec<String>> = expected.keys().cloned().collect();
+    assert!(entities.len() >= 5, "{entities:?}");
+    let alone = |entity: &[String], features: ServerFeatures<'_>| {
+        let mut q = query();
+        q.alert_filter = Some(json!({"term": {"agent.name": entity[0]}}));
+        source
+            .server_features(&q, features)
+            .expect("aggregation")
+            .expect("expressible")
+    };
+    let together = source
+        .server_entity_features(
+            &query(),
+            &fields,
+            sonar::source::EntityFeatures::Training {
+                plan: &plan,
+                entities: &entities,
+            },
+        )
+        .expect("aggregation")
+        .expect("expressible");
+    assert!(
+        !together.contains_key(&vec!["web-a".to_owned()]),
+        "web-a is left out"
+    );
+    assert_eq!(together.len(), entities.len() - 1);
+    let mut schemas = Vec::new();
+    for (entity, matrix) in &together {
+        let own = alone(entity, ServerFeatures::Training(&plan));
+        assert_eq!(matrix.schema, own.schema, "{entity:?}");
+        assert_same(matrix, &own);
+        // And the in-memory builder over the entity's alerts.
+        let mut builder = FeatureBuilder::for_training(&plan, range()).expect("builder");
+        let mine: Vec<Value> = docs
+            .iter()
+            .filter(|d| d["agent"]["name"] == entity[0].as_str())
+            .cloned()
+            .collect();
+        builder.push_page(&page(&mine));
+        assert_same(matrix, &builder.finish());
+        schemas.push((entity.clone(), matrix.schema.clone()));
+    }
+    let borrowed: Vec<(Vec<String>, &sonar::features::FeatureSchema)> =
+        schemas.iter().map(|(e, s)| (e.clone(), s)).collect();
+    let detected = source
+        .server_entity_features(
+            &query(),
+            &fields,
+            sonar::source::EntityFeatures::Detection { schemas: &borrowed },
+        )
+        .expect("aggregation")
+        .expect("expressible");
+    assert_eq!(detected.len(), borrowed.len());
+    for (entity, schema) in &borrowed {
+        assert_same(
+            &detected[entity],
+            &alone(entity, ServerFeatures::Detection(schema)),
+        );
+    }
+}

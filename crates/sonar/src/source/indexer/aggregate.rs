@@ -29,13 +29,19 @@ use super::client::{Method, RequestBody};
 use super::search::{encode_path_segment, IndexerSource};
 use crate::features::derived::{GROUP_RULES, THRESHOLD_RULES};
 use crate::features::{
-    BucketGrid, BucketWidth, FeatureMatrix, FeaturePlan, FeatureSchema, FeatureStats,
+    BucketGrid, BucketWidth, CategoricalVocabulary, FeatureMatrix, FeaturePlan, FeatureSchema,
+    FeatureStats,
 };
-use crate::source::{AlertQuery, ServerFeatures};
+use crate::source::{AlertQuery, EntityCounts, EntityFeatures, EntityMatrices, ServerFeatures};
 use crate::Error;
 
 /// Buckets per page of a `composite` aggregation.
 const COMPOSITE_PAGE: usize = 1000;
+
+/// Values per categorical field returned in one (entity, grid row) bucket. An entity whose
+/// bucket holds more (`sum_other_doc_count` > 0) is left out of the per-entity pass and
+/// computed on its own, exactly.
+const ENTITY_TERMS: usize = 200;
 
 /// The field the derived group flags read.
 const GROUPS_FIELD: &str = "rule.groups";
@@ -50,10 +56,17 @@ impl IndexerSource {
         query: &AlertQuery,
         features: ServerFeatures<'_>,
     ) -> Result<Option<FeatureMatrix>, Error> {
+        self.declining(|fields| self.compute(query, features, fields))
+    }
+
+    /// Runs `f` with the fields as mapped, again on their `.keyword` sub-fields when the index
+    /// maps them as `text`; `None` (after one warning quoting the server) when the server
+    /// refuses to aggregate a field.
+    fn declining<T>(&self, f: impl Fn(Fields) -> Result<T, Error>) -> Result<Option<T>, Error> {
         let mut keyword_suffix = false;
         loop {
-            match self.compute(query, features, keyword_suffix) {
-                Ok(matrix) => return Ok(Some(matrix)),
+            match f(Fields { keyword_suffix }) {
+                Ok(value) => return Ok(Some(value)),
                 Err(Error::IndexerHttp {
                     status: 400,
                     reason,
@@ -100,9 +113,8 @@ impl IndexerSource {
         &self,
         query: &AlertQuery,
         features: ServerFeatures<'_>,
-        keyword_suffix: bool,
+        fields: Fields,
     ) -> Result<FeatureMatrix, Error> {
-        let fields = Fields { keyword_suffix };
         let plan_owned;
         let plan = match features {
             ServerFeatures::Training(plan) => plan,
@@ -146,7 +158,7 @@ impl IndexerSource {
         let mut rows = Rows::new(&grid, bucket, &schema);
         let path = self.search_path();
         self.composite(&query, sources, Some(columns(&schema, fields)), &mut |b| {
-            rows.add(b, &path)
+            rows.add(b, &path, &mut filtered_counts)
         })?;
         let matrix = rows.finish();
         tracing::info!(
@@ -156,6 +168,202 @@ impl IndexerSource {
             "feature matrix computed by the indexer"
         );
         Ok(matrix)
+    }
+
+    /// The alerts of each value combination of `entity_fields` over `query.range` (a
+    /// `composite` of their terms; blank values belong to no entity) and all alerts in it;
+    /// `None` when the server cannot aggregate the fields.
+    pub fn entity_counts(
+        &self,
+        query: &AlertQuery,
+        entity_fields: &[String],
+    ) -> Result<Option<EntityCounts>, Error> {
+        self.declining(|fields| {
+            let path = self.search_path();
+            let mut counts = Vec::new();
+            self.composite(
+                query,
+                entity_sources(entity_fields, fields, None),
+                None,
+                &mut |b| {
+                    if let Some(key) = entity_key(b, entity_fields.len()) {
+                        counts.push((key, doc_count(b.get("doc_count"))));
+                    }
+                    Ok(())
+                },
+            )?;
+            let mut body = size_zero(query);
+            body["track_total_hits"] = json!(true);
+            let alerts = self
+                .search(&body)?
+                .pointer("/hits/total/value")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| Error::IndexerResponse {
+                    path,
+                    problem: "no `hits.total.value` in a counting search's answer".to_owned(),
+                })?;
+            Ok(EntityCounts { counts, alerts })
+        })
+    }
+
+    /// The feature matrices of many entities over `query.range` in one pass: at training,
+    /// each entity's vocabularies from exact per-entity counts (one `composite` per
+    /// categorical field); then one `composite` of the entity terms × the bucket grid, paged by
+    /// `after_key`, with the value columns and one `terms` per categorical field inside. An
+    /// entity with more than [`ENTITY_TERMS`] values of a field in one bucket, or (at
+    /// detection) a schema with other fields than the first, is left out of the answer for the
+    /// caller to compute on its own. `None` when the server cannot aggregate the fields.
+    pub fn server_entity_features(
+        &self,
+        query: &AlertQuery,
+        entity_fields: &[String],
+        features: EntityFeatures<'_>,
+    ) -> Result<Option<EntityMatrices>, Error> {
+        self.declining(|fields| self.compute_entities(query, entity_fields, features, fields))
+    }
+
+    fn compute_entities(
+        &self,
+        query: &AlertQuery,
+        entity_fields: &[String],
+        features: EntityFeatures<'_>,
+        fields: Fields,
+    ) -> Result<EntityMatrices, Error> {
+        let plan = match features {
+            EntityFeatures::Training { plan, .. } => plan.clone(),
+            EntityFeatures::Detection { schemas } => match schemas.first() {
+                Some((_, schema)) => schema.plan()?,
+                None => return Ok(EntityMatrices::new()),
+            },
+        };
+        let mut query = query.clone();
+        query.timestamp_field = plan.timestamp.as_str().to_owned();
+        query.fields.clear();
+        self.search(&probe_body(&query, &plan, fields))?;
+        let n = entity_fields.len();
+        let path = self.search_path();
+        let schemas: std::collections::BTreeMap<Vec<String>, FeatureSchema> = match features {
+            EntityFeatures::Training { plan, entities } => {
+                let wanted: std::collections::BTreeSet<&Vec<String>> = entities.iter().collect();
+                let mut per_field = Vec::with_capacity(plan.categorical.len());
+                for field in &plan.categorical {
+                    let mut counts: std::collections::BTreeMap<Vec<String>, Vec<(String, u64)>> =
+                        std::collections::BTreeMap::new();
+                    let value =
+                        json!({ "v": { "terms": { "field": fields.category(field.as_str()) } } });
+                    let sources = entity_sources(entity_fields, fields, Some(value));
+                    self.composite(&query, sources, None, &mut |b| {
+                        let Some(key) = entity_key(b, n).filter(|k| wanted.contains(k)) else {
+                            return Ok(());
+                        };
+                        let value = b.pointer("/key/v").map(key_text).unwrap_or_default();
+                        if !value.is_empty() {
+                            counts
+                                .entry(key)
+                                .or_default()
+                                .push((value, doc_count(b.get("doc_count"))));
+                        }
+                        Ok(())
+                    })?;
+                    per_field.push(counts);
+                }
+                entities
+                    .iter()
+                    .map(|entity| {
+                        let vocabularies = per_field
+                            .iter_mut()
+                            .zip(&plan.categorical)
+                            .map(|(counts, field)| {
+                                choose(
+                                    field.as_str(),
+                                    counts.remove(entity).unwrap_or_default(),
+                                    plan.top_k,
+                                )
+                            })
+                            .collect();
+                        (entity.clone(), FeatureSchema::new(plan, vocabularies))
+                    })
+                    .collect()
+            }
+            EntityFeatures::Detection { schemas } => {
+                let first = &schemas[0].1;
+                schemas
+                    .iter()
+                    .filter(|(_, s)| same_fields(s, first))
+                    .map(|(entity, s)| (entity.clone(), (*s).clone()))
+                    .collect()
+            }
+        };
+        let Some(any) = schemas.values().next() else {
+            return Ok(EntityMatrices::new());
+        };
+        let grid = BucketGrid::new(query.range, plan.bucket)?;
+        let mut rows: std::collections::BTreeMap<&Vec<String>, Rows<'_>> = schemas
+            .iter()
+            .map(|(entity, schema)| (entity, Rows::new(&grid, plan.bucket, schema)))
+            .collect();
+        let time = json!({ "t": { "date_histogram": {
+            "field": any.timestamp_field,
+            "fixed_interval": format!("{}m", any.bucket_minutes),
+        }}});
+        let sources = entity_sources(entity_fields, fields, Some(time));
+        let mut cut: std::collections::BTreeSet<Vec<String>> = std::collections::BTreeSet::new();
+        self.composite(
+            &query,
+            sources,
+            Some(entity_columns(any, fields)),
+            &mut |b| {
+                let Some(key) = entity_key(b, n) else {
+                    return Ok(());
+                };
+                let Some(entity_rows) = rows.get_mut(&key) else {
+                    return Ok(());
+                };
+                let mut truncated = false;
+                entity_rows.add(b, &path, &mut |b, i, vocabulary| {
+                    let terms = b.get(format!("c{i}").as_str());
+                    truncated |= doc_count(terms.and_then(|t| t.get("sum_other_doc_count"))) > 0;
+                    let mut by_value = std::collections::HashMap::new();
+                    for bucket in terms
+                        .and_then(|t| t.get("buckets"))
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(key) = bucket.get("key") {
+                            by_value.insert(key_text(key), doc_count(bucket.get("doc_count")));
+                        }
+                    }
+                    let counts = vocabulary
+                        .values
+                        .iter()
+                        .map(|v| by_value.get(v).copied().unwrap_or(0))
+                        .collect();
+                    Ok((counts, terms_total(terms)))
+                })?;
+                if truncated {
+                    cut.insert(key);
+                }
+                Ok(())
+            },
+        )?;
+        if !cut.is_empty() {
+            tracing::info!(
+                entities = cut.len(),
+                "entities with more than {ENTITY_TERMS} values of a field in one bucket are computed one by one"
+            );
+        }
+        let matrices: EntityMatrices = rows
+            .into_iter()
+            .filter(|(entity, _)| !cut.contains(*entity))
+            .map(|(entity, rows)| (entity.clone(), rows.finish()))
+            .collect();
+        tracing::info!(
+            entities = matrices.len(),
+            buckets = grid.len(),
+            "feature matrices computed by the indexer, all entities in one pass"
+        );
+        Ok(matrices)
     }
 
     /// The values of `field` kept as columns: exact alert counts per value over the range (a
@@ -177,11 +385,7 @@ impl IndexerSource {
                 path: path.clone(),
                 problem: format!("a terms bucket of `{field}` has no key"),
             })?;
-            let value = match key {
-                Value::String(s) => s.clone(),
-                Value::Bool(b) => b.to_string(),
-                other => other.to_string(),
-            };
+            let value = key_text(key);
             if !value.is_empty() {
                 counts.push((
                     value,
@@ -190,20 +394,7 @@ impl IndexerSource {
             }
             Ok(())
         })?;
-        if counts.is_empty() {
-            tracing::warn!(
-                field,
-                "categorical field has no value in any alert; only its __other column (all 0) is kept"
-            );
-        }
-        match top_k {
-            Some(k) if counts.len() > k => {
-                counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                counts.truncate(k);
-            }
-            _ => counts.sort_by(|a, b| a.0.cmp(&b.0)),
-        }
-        Ok(counts.into_iter().map(|(value, _)| value).collect())
+        Ok(choose(field, counts, top_k))
     }
 
     /// Pages a `composite` aggregation over `query` by `after_key`, handing every bucket to
@@ -259,6 +450,72 @@ impl IndexerSource {
                 Some(&RequestBody::Json(body.clone())),
             )?
             .json()
+    }
+}
+
+/// The kept values among `counts` (value, alerts) by the feature builder's rule
+/// (features/builder.rs `TrainingCategories::choose`): with `top_k` and more values, the most
+/// frequent first (ties alphabetical), else every value alphabetically.
+fn choose(field: &str, mut counts: Vec<(String, u64)>, top_k: Option<usize>) -> Vec<String> {
+    if counts.is_empty() {
+        tracing::warn!(
+            field,
+            "categorical field has no value in any alert; only its __other column (all 0) is kept"
+        );
+    }
+    match top_k {
+        Some(k) if counts.len() > k => {
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            counts.truncate(k);
+        }
+        _ => counts.sort_by(|a, b| a.0.cmp(&b.0)),
+    }
+    counts.into_iter().map(|(value, _)| value).collect()
+}
+
+/// Composite sources: one `terms` per entity field (`e0`, `e1`), then `last`.
+fn entity_sources(entity_fields: &[String], fields: Fields, last: Option<Value>) -> Value {
+    let mut sources: Vec<Value> = entity_fields
+        .iter()
+        .enumerate()
+        .map(|(j, field)| json!({ format!("e{j}"): { "terms": { "field": fields.category(field) } } }))
+        .collect();
+    sources.extend(last);
+    Value::Array(sources)
+}
+
+/// A composite bucket's entity values (`key.e0`, …), as the census reads them
+/// (detect/entity.rs `value_text`): `None` when one is blank.
+fn entity_key(b: &Value, n: usize) -> Option<Vec<String>> {
+    (0..n)
+        .map(|j| {
+            b.pointer(&format!("/key/e{j}"))
+                .map(key_text)
+                .filter(|v| !v.trim().is_empty())
+        })
+        .collect()
+}
+
+/// Whether two schemas read the same fields the same way (their vocabularies may differ).
+fn same_fields(a: &FeatureSchema, b: &FeatureSchema) -> bool {
+    a.bucket_minutes == b.bucket_minutes
+        && a.timestamp_field == b.timestamp_field
+        && a.numeric_fields == b.numeric_fields
+        && a.max_numeric_fields == b.max_numeric_fields
+        && a.derived_features == b.derived_features
+        && a.categorical.len() == b.categorical.len()
+        && a.categorical
+            .iter()
+            .zip(&b.categorical)
+            .all(|(x, y)| x.field == y.field)
+}
+
+/// A bucket key as the feature builder writes a category (features/value.rs `categories`).
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -318,32 +575,10 @@ fn probe_body(query: &AlertQuery, plan: &FeaturePlan, fields: Fields) -> Value {
     body
 }
 
-/// The column aggregations inside one grid row.
+/// The column aggregations inside one grid row of a single series: the value columns, then
+/// per categorical field one `filters` bucket per kept value and a `terms` for the total.
 fn columns(schema: &FeatureSchema, fields: Fields) -> Value {
-    let mut columns = Map::new();
-    for (i, field) in schema.numeric_fields.iter().enumerate() {
-        columns.insert(format!("n{i}"), json!({ "avg": { "field": field } }));
-    }
-    for (i, field) in schema.max_numeric_fields.iter().enumerate() {
-        columns.insert(format!("x{i}"), json!({ "max": { "field": field } }));
-    }
-    if schema.derived_features {
-        let groups = fields.category(GROUPS_FIELD);
-        let mut flags = Map::new();
-        for (flag, values) in GROUP_RULES {
-            flags.insert(
-                format!("f{flag}"),
-                json!({ "terms": { groups.as_str(): values } }),
-            );
-        }
-        for (flag, field, at_least) in THRESHOLD_RULES {
-            flags.insert(
-                format!("f{flag}"),
-                json!({ "range": { field: { "gte": at_least } } }),
-            );
-        }
-        columns.insert("d".to_owned(), json!({ "filters": { "filters": flags } }));
-    }
+    let mut columns = value_columns(schema, fields);
     for (i, vocabulary) in schema.categorical.iter().enumerate() {
         let field = fields.category(&vocabulary.field);
         if !vocabulary.values.is_empty() {
@@ -370,6 +605,82 @@ fn columns(schema: &FeatureSchema, fields: Fields) -> Value {
         );
     }
     Value::Object(columns)
+}
+
+/// The column aggregations inside one (entity, grid row) bucket: the value columns, then per
+/// categorical field a `terms` of up to [`ENTITY_TERMS`] values, each entity reading the
+/// counts of its own vocabulary.
+fn entity_columns(schema: &FeatureSchema, fields: Fields) -> Value {
+    let mut columns = value_columns(schema, fields);
+    for (i, vocabulary) in schema.categorical.iter().enumerate() {
+        columns.insert(
+            format!("c{i}"),
+            json!({ "terms": { "field": fields.category(&vocabulary.field), "size": ENTITY_TERMS } }),
+        );
+    }
+    Value::Object(columns)
+}
+
+/// Numeric means, `__max` and the derived flags.
+fn value_columns(schema: &FeatureSchema, fields: Fields) -> Map<String, Value> {
+    let mut columns = Map::new();
+    for (i, field) in schema.numeric_fields.iter().enumerate() {
+        columns.insert(format!("n{i}"), json!({ "avg": { "field": field } }));
+    }
+    for (i, field) in schema.max_numeric_fields.iter().enumerate() {
+        columns.insert(format!("x{i}"), json!({ "max": { "field": field } }));
+    }
+    if schema.derived_features {
+        let groups = fields.category(GROUPS_FIELD);
+        let mut flags = Map::new();
+        for (flag, values) in GROUP_RULES {
+            flags.insert(
+                format!("f{flag}"),
+                json!({ "terms": { groups.as_str(): values } }),
+            );
+        }
+        for (flag, field, at_least) in THRESHOLD_RULES {
+            flags.insert(
+                format!("f{flag}"),
+                json!({ "range": { field: { "gte": at_least } } }),
+            );
+        }
+        columns.insert("d".to_owned(), json!({ "filters": { "filters": flags } }));
+    }
+    columns
+}
+
+/// Reads, from one grid bucket, categorical field `i`'s alerts of each kept value and its
+/// (alert, distinct value) pairs of all values.
+type CategoryCounts<'a> =
+    dyn FnMut(&Value, usize, &CategoricalVocabulary) -> Result<(Vec<u64>, u64), Error> + 'a;
+
+fn doc_count(v: Option<&Value>) -> u64 {
+    v.and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// A `terms` aggregation's (alert, distinct value) pairs: its buckets plus the rest.
+fn terms_total(terms: Option<&Value>) -> u64 {
+    let returned: u64 = terms
+        .and_then(|t| t.get("buckets"))
+        .and_then(Value::as_array)
+        .map_or(0, |bs| {
+            bs.iter().map(|x| doc_count(x.get("doc_count"))).sum()
+        });
+    returned + doc_count(terms.and_then(|t| t.get("sum_other_doc_count")))
+}
+
+/// Categorical counts of a single-series grid bucket: one `filters` bucket per kept value
+/// (`k<i>`), the total from a `terms` aggregation (`t<i>`).
+fn filtered_counts(
+    b: &Value,
+    i: usize,
+    vocabulary: &CategoricalVocabulary,
+) -> Result<(Vec<u64>, u64), Error> {
+    let counts = (0..vocabulary.values.len())
+        .map(|v| doc_count(b.pointer(&format!("/k{i}/buckets/v{v}/doc_count"))))
+        .collect();
+    Ok((counts, terms_total(b.get(format!("t{i}").as_str()))))
 }
 
 /// The matrix being filled from the server's grid buckets; rows without a bucket stay empty
@@ -403,8 +714,15 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// Lays one composite bucket (key `t`, the row's start in milliseconds) onto its row.
-    fn add(&mut self, b: &Value, path: &str) -> Result<(), Error> {
+    /// Lays one composite bucket (key `t`, the row's start in milliseconds) onto its row;
+    /// `categories` reads, for one categorical field, the alerts of each kept value and the
+    /// (alert, distinct value) pairs of all values.
+    fn add(
+        &mut self,
+        b: &Value,
+        path: &str,
+        categories: &mut CategoryCounts<'_>,
+    ) -> Result<(), Error> {
         let bad = |problem: String| Error::IndexerResponse {
             path: path.to_owned(),
             problem,
@@ -456,19 +774,13 @@ impl<'a> Rows<'a> {
             }
         }
         for (i, vocabulary) in schema.categorical.iter().enumerate() {
+            let (counts, total) = categories(b, i, vocabulary)?;
             let mut kept = 0;
-            for v in 0..vocabulary.values.len() {
-                let c = count(b.pointer(&format!("/k{i}/buckets/v{v}/doc_count")));
+            for c in counts {
                 kept += c;
                 cells[col] = fraction(c);
                 col += 1;
             }
-            let terms = b.get(format!("t{i}").as_str());
-            let returned: u64 = terms
-                .and_then(|t| t.get("buckets"))
-                .and_then(Value::as_array)
-                .map_or(0, |bs| bs.iter().map(|x| count(x.get("doc_count"))).sum());
-            let total = returned + count(terms.and_then(|t| t.get("sum_other_doc_count")));
             cells[col] = fraction(total.saturating_sub(kept));
             col += 1;
         }

@@ -291,6 +291,23 @@ impl AlertSource for IndexerSource {
     ) -> Result<Option<crate::features::FeatureMatrix>, Error> {
         self.server_features(query, features)
     }
+
+    fn count_entities(
+        &mut self,
+        query: &AlertQuery,
+        fields: &[String],
+    ) -> Result<Option<crate::source::EntityCounts>, Error> {
+        self.entity_counts(query, fields)
+    }
+
+    fn entity_features(
+        &mut self,
+        query: &AlertQuery,
+        fields: &[String],
+        features: crate::source::EntityFeatures<'_>,
+    ) -> Result<Option<crate::source::EntityMatrices>, Error> {
+        self.server_entity_features(query, fields, features)
+    }
 }
 
 /// The first search body: range filter, optional `alert_filter` in `bool.must`, sort with a
