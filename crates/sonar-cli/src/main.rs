@@ -543,10 +543,7 @@ fn detect_entities(
     clock: &dyn Clock,
     stop: &StopFlag,
 ) -> Result<()> {
-    pipeline::entity::check_supported(
-        settings,
-        settings.detection.mode == DetectionMode::Realtime,
-    )?;
+    pipeline::entity::check_supported(settings, false)?;
     let set = pipeline::ModelSet::load(&pipeline::entity::set_dir(settings), entities)
         .with_context(|| format!("cannot load the model set {}", settings.model_name))?;
     let Some(first) = set.models.first() else {
@@ -558,6 +555,42 @@ fn detect_entities(
     let mut sink = open_sink(settings, first, run.payload_dir_given)
         .context("cannot open the anomaly destination")?;
     let mut progress = CliProgress::new();
+    if settings.detection.mode == DetectionMode::Realtime {
+        let mut on_poll = |entity: &pipeline::Entity, o: &pipeline::DetectOutcome| {
+            println!(
+                "poll {} {}: {}",
+                entity.label(),
+                fmt_range(&o.range),
+                o.summary
+            );
+        };
+        let total = pipeline::run_realtime_entities(
+            settings,
+            entities,
+            &set,
+            sink.as_mut(),
+            clock,
+            &mut progress,
+            stop,
+            LoopLimit {
+                max_polls: run.max_polls,
+            },
+            &mut on_poll,
+        )
+        .with_context(|| {
+            format!(
+                "realtime detection with the model set {} failed",
+                settings.model_name
+            )
+        })?;
+        println!("realtime summary: {total}");
+        if stop.is_raised() {
+            println!(
+                "stopped cleanly; the next run resumes every entity after its last scored bucket"
+            );
+        }
+        return Ok(());
+    }
     let outcome = pipeline::detect_entities(
         settings,
         entities,

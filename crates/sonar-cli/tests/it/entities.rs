@@ -1,6 +1,6 @@
 //! Per-entity scenarios end to end (docs/entities.md): the bundled `brute_force_by_host`
 //! scenario in debug mode names the host under each demo attack; its model set is checked at
-//! load; entities without a model are reported; what does not split by entity yet is refused.
+//! load; entities without a model are reported; realtime polls every host and resumes each.
 
 use std::path::{Path, PathBuf};
 
@@ -242,12 +242,15 @@ fn entities_past_max_entities_are_reported_and_what_cannot_split_is_refused() {
             "1",
         ],
     );
+    // Realtime polls every modelled host (and only those) once per poll.
     let realtime_log = text(&realtime);
-    assert_eq!(realtime.status.code(), Some(1), "{realtime_log}");
-    assert!(
-        realtime_log.contains("does not split by entity yet"),
-        "{realtime_log}"
-    );
+    assert_eq!(realtime.status.code(), Some(0), "{realtime_log}");
+    let polled = realtime_log
+        .lines()
+        .filter(|l| l.starts_with("poll "))
+        .count();
+    assert_eq!(polled, 3, "{realtime_log}");
+    assert!(!realtime_log.contains("poll web-01"), "{realtime_log}");
 
     let absent = scenario_copy(
         dir.path(),
@@ -387,4 +390,148 @@ fn two_shards_against_the_indexer_write_exactly_what_one_process_writes() {
     let log = text(&unsplit);
     assert_eq!(unsplit.status.code(), Some(1), "{log}");
     assert!(log.contains("no training.entity_field"), "{log}");
+}
+
+/// `sonar detect --mode realtime` on a per-entity scenario against the indexer: every poll
+/// scores every host's new buckets; a restart resumes each host after its own last scored
+/// bucket (one state file per host); over the whole span every (host, bucket) is written
+/// exactly once, and the documents are those of one historical run over the same span.
+#[test]
+fn realtime_polls_every_entity_and_a_restart_resumes_each_exactly_once() {
+    let server = super::osmem::OsmemServer::start();
+    server.install_wazuh_template();
+    super::indexer_e2e::load_demo_alerts(&server);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = scenario_copy(
+        dir.path(),
+        &[(
+            "scoring: {smooth_rows: 1}",
+            "scoring: {smooth_rows: 1}\n    epochs: 2",
+        )],
+    );
+    let config = super::indexer_e2e::config(dir.path(), &server.url, "anomalies-realtime");
+    let run = |args: &[&str]| {
+        let mut all = vec![args[0], "--scenario", &scenario, "--config", &config];
+        all.extend_from_slice(&args[1..]);
+        let out = sonar(dir.path(), &all);
+        let log = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{all:?}\n{log}");
+        log
+    };
+    let log = run(&[
+        "train",
+        "--start",
+        "2024-05-01T00:00:00Z",
+        "--end",
+        "2024-05-08T00:00:00Z",
+    ]);
+    let hosts = entities_trained(&log);
+    let set = model_set_dir(&log);
+    let realtime = |now: &str, polls: &str| {
+        run(&[
+            "detect",
+            "--mode",
+            "realtime",
+            "--now",
+            now,
+            "--max-polls",
+            polls,
+        ])
+    };
+    // Polls from 09:31 (the first scores the scenario's lookback), then a restart at 10:16.
+    let first = realtime("2024-05-08T09:31:00Z", "4");
+    assert!(first.contains("all entities in one pass"), "{first}");
+    let second = realtime("2024-05-08T10:16:00Z", "3");
+    let mut written = 0u64;
+    let mut spans: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    for line in first.lines().chain(second.lines()) {
+        let Some(rest) = line.strip_prefix("poll ") else {
+            continue;
+        };
+        // `poll <host> <start> .. <end>: <summary>`
+        let (head, _) = rest.split_once(": ").expect("a summary");
+        let words: Vec<&str> = head.split_whitespace().collect();
+        let [host, start, "..", end] = words[..] else {
+            panic!("not a poll line: {line}");
+        };
+        spans
+            .entry(host.to_owned())
+            .or_default()
+            .push((start.to_owned(), end.to_owned()));
+        let count = rest
+            .split("written=")
+            .nth(1)
+            .and_then(|w| w.split_whitespace().next())
+            .expect("written=");
+        written += count.parse::<u64>().expect("a count");
+    }
+    assert_eq!(
+        spans.len(),
+        hosts,
+        "every host is polled\n{first}\n{second}"
+    );
+    for (host, polls) in &spans {
+        for pair in polls.windows(2) {
+            assert_eq!(
+                pair[0].1, pair[1].0,
+                "{host}: a gap or an overlap: {polls:?}"
+            );
+        }
+    }
+    let states = std::fs::read_dir(set.join("realtime"))
+        .expect("state directory")
+        .count();
+    assert_eq!(states, hosts, "one state file per host");
+
+    let live = comparable(&server.url, "anomalies-realtime");
+    assert_eq!(live.len() as u64, written, "each document written once");
+    let (from, to) = {
+        let polls = spans.values().next().expect("a host");
+        (polls[0].0.clone(), polls[polls.len() - 1].1.clone())
+    };
+    let historical = super::indexer_e2e::config(dir.path(), &server.url, "anomalies-historical");
+    let out = sonar(
+        dir.path(),
+        &[
+            "detect",
+            "--scenario",
+            &scenario,
+            "--config",
+            &historical,
+            "--start",
+            &from,
+            "--end",
+            &to,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let once = comparable(&server.url, "anomalies-historical");
+    assert!(!once.is_empty());
+    assert_eq!(
+        live.keys().collect::<Vec<_>>(),
+        once.keys().collect::<Vec<_>>()
+    );
+    // Everything but what says how the run was asked for (`data.lookback_minutes`) and the
+    // end of an event still open when a poll wrote the document.
+    for (id, doc) in &live {
+        let mut doc = doc.clone();
+        let mut other = once[id].clone();
+        for d in [&mut doc, &mut other] {
+            d["data"]
+                .as_object_mut()
+                .expect("data")
+                .remove("lookback_minutes");
+            if let Some(event) = d["event"].as_object_mut() {
+                event.remove("end");
+            }
+        }
+        let differing: Vec<&String> = doc
+            .as_object()
+            .expect("object")
+            .iter()
+            .filter(|(k, v)| other.get(k.as_str()) != Some(v))
+            .map(|(k, _)| k)
+            .collect();
+        assert!(differing.is_empty(), "{id}: {differing:?} differ");
+    }
 }

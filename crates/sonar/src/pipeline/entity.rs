@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 use super::detect::{detect_from, historical_range, DetectOutcome, DetectRequest, LoadedModel};
 use super::fetch::Prefetched;
+use super::realtime::{LoopLimit, PollResult, Poller};
 use super::train::{train_from, training_range, TrainOutcome};
 use super::{open_source, Clock, Phase, Progress, RunSummary, StopFlag};
 use crate::config::Settings;
@@ -302,16 +304,16 @@ pub struct Manifest {
     pub without_entity: u64,
 }
 
-/// Refuses what per-entity scenarios do not do yet: realtime polling (`detection.mode:
-/// realtime`, `sonar serve`) and shipping to a data stream (its template lists one model's
-/// columns; entities' models have their own). Detection documents go to the debug file or
-/// the anomalies index.
-pub fn check_supported(settings: &Settings, realtime: bool) -> Result<(), Error> {
+/// Refuses what per-entity scenarios do not do yet: `sonar serve` (`serve` set; `sonar detect
+/// --mode realtime` runs them, [`run_realtime_entities`]) and shipping to a data stream (its
+/// template lists one model's columns; entities' models have their own). Detection documents
+/// go to the debug file or the anomalies index.
+pub fn check_supported(settings: &Settings, serve: bool) -> Result<(), Error> {
     let Some(entities) = &settings.entities else {
         return Ok(());
     };
-    let what = if realtime {
-        "realtime polling (detection.mode realtime, sonar serve)"
+    let what = if serve {
+        "sonar serve (run `sonar detect --mode realtime` for this scenario instead)"
     } else if settings.shipping.enabled && !settings.debug.enabled {
         "shipping to a data stream (--ship, shipping.enabled)"
     } else {
@@ -320,7 +322,7 @@ pub fn check_supported(settings: &Settings, realtime: bool) -> Result<(), Error>
     Err(Error::Entities {
         scenario: scenario_name(settings),
         problem: format!(
-            "split by `{}`: {what} does not split by entity yet; use historical or batch detection (sonar detect --start/--end backfills any range) into the anomalies index, or remove training.entity_field",
+            "split by `{}`: {what} does not split by entity yet; historical, batch and realtime `sonar detect` write to the anomalies index, or remove training.entity_field",
             entities.fields.join(", ")
         ),
     })
@@ -812,6 +814,156 @@ pub fn detect_entities(
         unmodelled,
         without_entity,
         summary,
+    })
+}
+
+/// Realtime detection of a per-entity scenario until `stop` is raised or `limit` is reached.
+/// Each member has its own [`Poller`] and state file (`<set dir>/realtime/<slug>.json`), so a
+/// restart resumes every entity after its own last scored bucket, and a crash mid-poll
+/// re-scores at most that poll's buckets (same document ids: the index refuses them twice).
+/// One poll scores every entity's complete new buckets; their features come from one pass
+/// over up to 50 entities at a time ([`AlertSource::entity_features`]). Entities with alerts
+/// in a poll but no model are named once per process. `on_poll` sees each entity's outcome.
+#[allow(clippy::too_many_arguments)]
+pub fn run_realtime_entities(
+    settings: &Settings,
+    entities: &EntitySettings,
+    set: &ModelSet,
+    sink: &mut dyn AnomalySink,
+    clock: &dyn Clock,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+    limit: LoopLimit,
+    on_poll: &mut dyn FnMut(&Entity, &DetectOutcome),
+) -> Result<RunSummary, Error> {
+    check_supported(settings, false)?;
+    let state_dir = set_dir(settings).join("realtime");
+    let mut members = Vec::with_capacity(set.models.len());
+    for (member, model) in set.manifest.members.iter().zip(&set.models) {
+        let run = entity_settings(settings, &member.entity, model.path.clone());
+        let state = state_dir.join(format!("{}.json", member.entity.slug()));
+        let poller = Poller::at(state, &run)?;
+        members.push((member, model, run, poller));
+    }
+    tracing::info!(
+        entities = members.len(),
+        state = %state_dir.display(),
+        "realtime detection of every entity started; Ctrl+C stops it"
+    );
+    let modelled: std::collections::BTreeSet<&Entity> =
+        set.manifest.members.iter().map(|m| &m.entity).collect();
+    let mut named: std::collections::BTreeSet<Entity> = std::collections::BTreeSet::new();
+    let mut source = open_source(settings, Phase::Detection)?;
+    let mut total = RunSummary::default();
+    let mut polls: u64 = 0;
+    'polls: while !stop.is_raised() {
+        let mut span: Option<TimeRange> = None;
+        for chunk in members.chunks_mut(ENTITY_BATCH) {
+            let mut prefetched = EntityMatrices::new();
+            if prefetches(settings) {
+                let mut schemas = Vec::with_capacity(chunk.len());
+                let mut chunk_span: Option<TimeRange> = None;
+                for (member, model, run, poller) in chunk.iter() {
+                    let Some(range) = poller.next_range(run, model, clock)? else {
+                        continue;
+                    };
+                    let context = if poller.resumes() {
+                        0
+                    } else {
+                        model.context_buckets()
+                    };
+                    let fetch = TimeRange {
+                        start: range.start - model.bucket()?.step() * context as i32,
+                        end: range.end,
+                    };
+                    chunk_span = Some(widen(chunk_span, fetch));
+                    span = Some(widen(span, range));
+                    schemas.push((member.entity.values(), &model.schema));
+                }
+                if let Some(chunk_span) = chunk_span {
+                    let keys: Vec<Vec<String>> = schemas.iter().map(|(k, _)| k.clone()).collect();
+                    match source.entity_features(
+                        &batch_query(settings, &entities.fields, chunk_span, &keys),
+                        &entities.fields,
+                        EntityFeatures::Detection { schemas: &schemas },
+                    ) {
+                        Ok(matrices) => prefetched = matrices.unwrap_or_default(),
+                        // Each entity's poll meets the same trouble and backs off.
+                        Err(e) if super::is_transient(&e) => {
+                            tracing::warn!(error = %e, "computing the entities' features failed; each entity retries on its own");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            for (member, model, run, poller) in chunk.iter_mut() {
+                let own = Prefetched::new(
+                    open_source(run, Phase::Detection)?,
+                    prefetched.remove(&member.entity.values()),
+                );
+                match poller
+                    .poll_from(Some(Box::new(own)), run, model, sink, clock, progress, stop)
+                    .map_err(|e| Error::Entities {
+                        scenario: scenario_name(settings),
+                        problem: format!(
+                            "realtime detection of entity {}: {e}",
+                            member.entity.label()
+                        ),
+                    })? {
+                    PollResult::Scored(outcome) => {
+                        total.absorb(&outcome.summary);
+                        on_poll(&member.entity, &outcome);
+                    }
+                    PollResult::Stopped => break 'polls,
+                    PollResult::NothingNew | PollResult::Retrying(_) => {}
+                }
+            }
+        }
+        if let Some(span) = span {
+            match census(settings, entities, Phase::Detection, span, stop) {
+                Ok(census) => {
+                    let new: Vec<(Entity, u64)> = census
+                        .ranked()
+                        .into_iter()
+                        .filter(|(e, _)| !modelled.contains(e) && !named.contains(e))
+                        .filter(|(e, _)| settings.shard.is_none_or(|s| s.owns(e)))
+                        .collect();
+                    if !new.is_empty() {
+                        tracing::warn!(
+                            entities = new.len(),
+                            "{} entities with alerts in this poll have no model (new since training, or past training.max_entities): {}; retrain the scenario to model them",
+                            new.len(),
+                            name_some(&new)
+                        );
+                        named.extend(new.into_iter().map(|(e, _)| e));
+                    }
+                }
+                Err(Error::Stopped { .. }) => break,
+                Err(e) if super::is_transient(&e) => {
+                    tracing::warn!(error = %e, "counting this poll's entities failed");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        polls += 1;
+        if limit.max_polls.is_some_and(|m| polls >= m) {
+            break;
+        }
+        let wait = members
+            .iter()
+            .map(|(_, _, _, p)| p.wait())
+            .min()
+            .unwrap_or(Duration::from_secs(60));
+        clock.sleep(wait, stop);
+    }
+    Ok(total)
+}
+
+/// `range` grown to cover `more`.
+fn widen(range: Option<TimeRange>, more: TimeRange) -> TimeRange {
+    range.map_or(more, |r| TimeRange {
+        start: r.start.min(more.start),
+        end: r.end.max(more.end),
     })
 }
 

@@ -28,6 +28,7 @@ pub mod summary;
 pub mod train;
 pub mod wiring;
 
+pub use crate::detect::entity::Entity;
 /// Bucket rounding for a width held as seconds (kept for library users; the pipeline rounds
 /// with [`crate::features::BucketWidth`]).
 pub use crate::features::{ceil_to_bucket, floor_to_bucket};
@@ -37,8 +38,8 @@ pub use detect::{
     detect, historical_range, open_sink, DetectOutcome, DetectRequest, LoadedModel, PendingBucket,
 };
 pub use entity::{
-    detect_entities, model_exists, train_entities, EntityDetectOutcome, EntitySettings,
-    EntityTrainOutcome, ModelSet,
+    detect_entities, model_exists, run_realtime_entities, train_entities, EntityDetectOutcome,
+    EntitySettings, EntityTrainOutcome, ModelSet,
 };
 pub use realtime::{run_realtime, LoopLimit, PollResult, Poller, RealtimeState};
 pub use serve::{serve, ReloadFlag, ScenarioStatus, ServeRequest, StatusBoard};

@@ -18,12 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use sonar_mvad::ScorerState;
 
-use super::detect::{detect, DetectOutcome, DetectRequest, LoadedModel, PendingBucket};
+use super::detect::{detect_from, DetectOutcome, DetectRequest, LoadedModel, PendingBucket};
 use super::{is_transient, Clock, Progress, RunSummary, StopFlag};
 use crate::config::Settings;
 use crate::detect::AnomalyEvent;
 use crate::sink::AnomalySink;
-use crate::source::TimeRange;
+use crate::source::{AlertSource, TimeRange};
 use crate::Error;
 
 /// Version of the state file format.
@@ -171,7 +171,11 @@ impl Poller {
     /// Loads the scenario's realtime state (a fresh one when there is no state file).
     pub fn new(settings: &Settings) -> Result<Self, Error> {
         super::entity::check_supported(settings, true)?;
-        let path = RealtimeState::path(settings);
+        Self::at(RealtimeState::path(settings), settings)
+    }
+
+    /// The poller whose state file is `path` (one entity of a per-entity scenario).
+    pub(crate) fn at(path: PathBuf, settings: &Settings) -> Result<Self, Error> {
         let state = RealtimeState::load(&path, settings.shipping.scenario_id.as_str())?;
         Ok(Self {
             path,
@@ -179,6 +183,32 @@ impl Poller {
             failures: 0,
             wait: polling_interval(settings),
         })
+    }
+
+    /// The buckets the next poll would score: from the end of the last scored bucket (or the
+    /// lookback) to the last complete bucket; `None` when none completed.
+    pub(crate) fn next_range(
+        &self,
+        settings: &Settings,
+        model: &LoadedModel,
+        clock: &dyn Clock,
+    ) -> Result<Option<TimeRange>, Error> {
+        let delay = TimeDelta::from_std(settings.detection.ingestion_delay).unwrap_or_default();
+        let lookback =
+            TimeDelta::from_std(settings.detection.lookback).unwrap_or(TimeDelta::minutes(10));
+        let b = model.bucket()?;
+        let end = b.floor(clock.now() - delay);
+        let start = self
+            .state
+            .last_scored_end
+            .unwrap_or_else(|| b.floor(end - lookback));
+        Ok((start < end).then_some(TimeRange { start, end }))
+    }
+
+    /// Whether the state holds a streaming scorer to resume (then a poll reads only its new
+    /// buckets, not the model's context).
+    pub(crate) fn resumes(&self) -> bool {
+        self.state.scorer.is_some()
     }
 
     /// The state file.
@@ -209,22 +239,34 @@ impl Poller {
         progress: &mut dyn Progress,
         stop: &StopFlag,
     ) -> Result<PollResult, Error> {
+        self.poll_from(None, settings, model, sink, clock, progress, stop)
+    }
+
+    /// [`Poller::poll`] reading from `source` (an entity's prefetched features), or from the
+    /// run's own source when `None`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn poll_from(
+        &mut self,
+        source: Option<Box<dyn AlertSource>>,
+        settings: &Settings,
+        model: &LoadedModel,
+        sink: &mut dyn AnomalySink,
+        clock: &dyn Clock,
+        progress: &mut dyn Progress,
+        stop: &StopFlag,
+    ) -> Result<PollResult, Error> {
         let interval = polling_interval(settings);
         self.wait = interval;
         let k = settings.detection.min_consecutive.max(1) as usize;
-        let delay = TimeDelta::from_std(settings.detection.ingestion_delay).unwrap_or_default();
-        let lookback =
-            TimeDelta::from_std(settings.detection.lookback).unwrap_or(TimeDelta::minutes(10));
-        let b = model.bucket()?;
-        let complete_end = b.floor(clock.now() - delay);
-        let state = &mut self.state;
-        let start = state
-            .last_scored_end
-            .unwrap_or_else(|| b.floor(complete_end - lookback));
-        if complete_end <= start {
-            tracing::info!(next_bucket_end = %(start + b.step()), "no complete bucket since the last poll");
+        let Some(TimeRange {
+            start,
+            end: complete_end,
+        }) = self.next_range(settings, model, clock)?
+        else {
+            tracing::info!("no complete bucket since the last poll");
             return Ok(PollResult::NothingNew);
-        }
+        };
+        let state = &mut self.state;
         let request = DetectRequest {
             range: Some(TimeRange {
                 start,
@@ -244,7 +286,9 @@ impl Poller {
             }),
             scorer: state.scorer.clone(),
         };
-        match detect(settings, model, &request, sink, clock, progress, stop) {
+        match detect_from(
+            source, settings, model, &request, sink, clock, progress, stop,
+        ) {
             Ok(outcome) => {
                 self.failures = 0;
                 state.last_scored_end = Some(complete_end);
