@@ -170,7 +170,7 @@ fn brute_force_by_host_names_the_host_under_each_attack_and_checks_its_model_set
 }
 
 /// A copy of the by-host scenario in `dir`, reading the demo, with `edit` applied.
-fn scenario_copy(dir: &Path, edit: &[(&str, &str)]) -> String {
+pub(super) fn scenario_copy(dir: &Path, edit: &[(&str, &str)]) -> String {
     let mut text = std::fs::read_to_string(repo().join("scenarios/brute_force_by_host.yaml"))
         .expect("scenario");
     text = text.replace(
@@ -270,7 +270,7 @@ fn entities_past_max_entities_are_reported_and_what_cannot_split_is_refused() {
 
 /// The documents of `index` with what differs between runs by design left out: when the run
 /// happened and where its models live.
-fn comparable(url: &str, index: &str) -> std::collections::BTreeMap<String, Value> {
+pub(super) fn comparable(url: &str, index: &str) -> std::collections::BTreeMap<String, Value> {
     super::indexer_e2e::documents(url, index)
         .into_iter()
         .map(|(id, mut doc)| {

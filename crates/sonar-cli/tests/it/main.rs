@@ -11,6 +11,7 @@ mod log_hygiene;
 mod osmem;
 mod secrets;
 mod serve;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -395,7 +395,7 @@ pub(crate) const ENTITY_FIELD: Opt<FieldList> = Opt {
     scenario: Some("training.entity_field"),
     default: "— (the whole fleet is one series)",
     new: true,
-    doc: "split the scenario by entity: a field path (`agent.name`, `data.srcip`, `data.dstuser`) or a list of two; one model per entity, documents carry `entity` (docs/entities.md). `historical` and `batch` modes, debug or indexer; not yet `realtime`, `serve` or `--ship`",
+    doc: "split the scenario by entity: a field path (`agent.name`, `data.srcip`, `data.dstuser`) or a list of two; one model per entity, documents carry `entity` (docs/entities.md). `historical`, `batch` and `realtime` modes (one state file per entity), debug or indexer; the indexer counts the entities and computes up to 50 entities' features in one aggregation pass; not yet `sonar serve` or `--ship`",
     kind: PhantomData,
 };
 

@@ -227,7 +227,7 @@ pub fn detect(
 /// run's own source when `None`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn detect_from(
-    source: Option<Box<dyn AlertSource>>,
+    source: Option<Box<dyn AlertSource + '_>>,
     settings: &Settings,
     model: &LoadedModel,
     request: &DetectRequest,

@@ -479,10 +479,7 @@ pub fn train_entities(
         let rel = format!("{generation}/{}", entity.slug());
         let run = entity_settings(settings, entity, dir.join(&rel));
         progress.phase(&format!("training entity {}", entity.label()));
-        let own = Prefetched::new(
-            open_source(&run, Phase::Training)?,
-            prefetched.remove(&entity.values()),
-        );
+        let own = Prefetched::new(&run, Phase::Training, prefetched.remove(&entity.values()));
         let outcome = train_from(
             Some(Box::new(own)),
             &run,
@@ -757,7 +754,8 @@ pub fn detect_entities(
         };
         progress.phase(&format!("detecting entity {}", member.entity.label()));
         let own = Prefetched::new(
-            open_source(&run, Phase::Detection)?,
+            &run,
+            Phase::Detection,
             prefetched.remove(&member.entity.values()),
         );
         let outcome = detect_from(
@@ -898,7 +896,8 @@ pub fn run_realtime_entities(
             }
             for (member, model, run, poller) in chunk.iter_mut() {
                 let own = Prefetched::new(
-                    open_source(run, Phase::Detection)?,
+                    run,
+                    Phase::Detection,
                     prefetched.remove(&member.entity.values()),
                 );
                 match poller

@@ -216,25 +216,45 @@ pub(crate) fn build_features(
 
 /// A per-entity run's source: its features computed beforehand with every other entity's in
 /// one pass (`AlertSource::entity_features`), handed out once when the run asks for the
-/// same features over a range inside them; anything else goes to the entity's own source.
-pub(crate) struct Prefetched {
-    inner: Box<dyn AlertSource>,
+/// same features over a range inside them; anything else goes to the entity's own source,
+/// opened only then.
+pub(crate) struct Prefetched<'a> {
+    settings: &'a Settings,
+    phase: super::Phase,
+    inner: Option<Box<dyn AlertSource>>,
     matrix: Option<FeatureMatrix>,
 }
 
-impl Prefetched {
-    pub(crate) fn new(inner: Box<dyn AlertSource>, matrix: Option<FeatureMatrix>) -> Self {
-        Self { inner, matrix }
+impl<'a> Prefetched<'a> {
+    /// `settings` and `phase` open the entity's own source when needed.
+    pub(crate) fn new(
+        settings: &'a Settings,
+        phase: super::Phase,
+        matrix: Option<FeatureMatrix>,
+    ) -> Self {
+        Self {
+            settings,
+            phase,
+            inner: None,
+            matrix,
+        }
+    }
+
+    fn inner(&mut self) -> Result<&mut Box<dyn AlertSource>, Error> {
+        if self.inner.is_none() {
+            self.inner = Some(super::open_source(self.settings, self.phase)?);
+        }
+        Ok(self.inner.as_mut().expect("just opened"))
     }
 }
 
-impl AlertSource for Prefetched {
+impl AlertSource for Prefetched<'_> {
     fn stream(
         &mut self,
         query: &AlertQuery,
         on_page: &mut dyn FnMut(Vec<Alert>) -> Result<(), Error>,
     ) -> Result<StreamStats, Error> {
-        self.inner.stream(query, on_page)
+        self.inner()?.stream(query, on_page)
     }
 
     fn aggregate(
@@ -248,7 +268,7 @@ impl AlertSource for Prefetched {
             }
             tracing::debug!("the prefetched features do not fit this run; asking the source");
         }
-        self.inner.aggregate(query, features)
+        self.inner()?.aggregate(query, features)
     }
 }
 

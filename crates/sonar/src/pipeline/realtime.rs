@@ -247,7 +247,7 @@ impl Poller {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn poll_from(
         &mut self,
-        source: Option<Box<dyn AlertSource>>,
+        source: Option<Box<dyn AlertSource + '_>>,
         settings: &Settings,
         model: &LoadedModel,
         sink: &mut dyn AnomalySink,

@@ -181,7 +181,7 @@ pub fn train(
 /// [`train`] reading from `source` (a per-entity run's prefetched features), or from the
 /// run's own source when `None`.
 pub(crate) fn train_from(
-    source: Option<Box<dyn AlertSource>>,
+    source: Option<Box<dyn AlertSource + '_>>,
     settings: &Settings,
     clock: &dyn Clock,
     progress: &mut dyn Progress,
