@@ -177,8 +177,13 @@ fn alerts(start: DateTime<Utc>, hours: i64, attacks_from: DateTime<Utc>) -> Vec<
             let at = start + TimeDelta::minutes(5 * b);
             let count = (host * 7 + b as usize * 13) % 3;
             for i in 0..count {
-                let failed = (host + b as usize + i) % 4 != 0;
-                docs.push(alert(host, at + TimeDelta::seconds(60 * i as i64 + 7), failed, 5));
+                let failed = !(host + b as usize + i).is_multiple_of(4);
+                docs.push(alert(
+                    host,
+                    at + TimeDelta::seconds(60 * i as i64 + 7),
+                    failed,
+                    5,
+                ));
             }
         }
     }
@@ -249,7 +254,13 @@ fn realtime_soak_of_fifty_hosts_through_faults_and_a_restart_writes_each_bucket_
     let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let log = run(
         &live,
-        &["train", "--start", &stamp(train_start), "--end", &stamp(detect_start)],
+        &[
+            "train",
+            "--start",
+            &stamp(train_start),
+            "--end",
+            &stamp(detect_start),
+        ],
     );
     assert!(log.contains(&format!("{HOSTS} entities")), "{log}");
 
@@ -258,7 +269,15 @@ fn realtime_soak_of_fifty_hosts_through_faults_and_a_restart_writes_each_bucket_
     let realtime = |now: DateTime<Utc>| {
         run(
             &live,
-            &["detect", "--mode", "realtime", "--now", &stamp(now), "--max-polls", "150"],
+            &[
+                "detect",
+                "--mode",
+                "realtime",
+                "--now",
+                &stamp(now),
+                "--max-polls",
+                "150",
+            ],
         )
     };
     let first = realtime(first_now);
@@ -277,7 +296,10 @@ fn realtime_soak_of_fifty_hosts_through_faults_and_a_restart_writes_each_bucket_
         ("lost answer", &faults.lost_answer),
         ("slow", &faults.slow),
     ] {
-        assert!(count.load(Ordering::SeqCst) > 0, "no {kind} fault was injected");
+        assert!(
+            count.load(Ordering::SeqCst) > 0,
+            "no {kind} fault was injected"
+        );
     }
 
     // Every host's polls tile one span without gap or overlap.
@@ -323,7 +345,10 @@ fn realtime_soak_of_fifty_hosts_through_faults_and_a_restart_writes_each_bucket_
 
     // Exactly once: nothing written before the restart was written again after it, and the
     // polls' own counts add up to the documents.
-    assert!(before.keys().all(|id| !after.contains_key(id)), "a bucket written twice");
+    assert!(
+        before.keys().all(|id| !after.contains_key(id)),
+        "a bucket written twice"
+    );
     assert_eq!(written, (before.len() + after.len()) as u64);
     let mut soaked = before;
     soaked.extend(after);
@@ -331,7 +356,11 @@ fn realtime_soak_of_fifty_hosts_through_faults_and_a_restart_writes_each_bucket_
     // One historical run over the same span, straight to the server.
     run(&direct, &["detect", "--start", &from, "--end", &to]);
     let once = comparable(&server.url, "anomalies-once");
-    assert!(once.len() >= 6, "the three bursts give documents: {}", once.len());
+    assert!(
+        once.len() >= 6,
+        "the three bursts give documents: {}",
+        once.len()
+    );
     assert_eq!(
         soaked.keys().collect::<Vec<_>>(),
         once.keys().collect::<Vec<_>>()

@@ -173,7 +173,7 @@ fn number(value: Option<&Value>) -> Option<f64> {
 
 /// The flags `rule.groups` sets, as data for the indexer's aggregations
 /// (source/indexer/aggregate.rs): per flag, its index in [`DERIVED_NAMES`] and the group
-/// values that set it. [`group_flags`] is the same rule for one value (a test keeps them equal).
+/// values that set it. `group_flags` is the same rule for one value (a test keeps them equal).
 pub const GROUP_RULES: [(usize, &[&str]); 6] = [
     (
         0,

@@ -820,7 +820,7 @@ pub fn detect_entities(
 /// restart resumes every entity after its own last scored bucket, and a crash mid-poll
 /// re-scores at most that poll's buckets (same document ids: the index refuses them twice).
 /// One poll scores every entity's complete new buckets; their features come from one pass
-/// over up to 50 entities at a time ([`AlertSource::entity_features`]). Entities with alerts
+/// over up to 50 entities at a time ([`crate::source::AlertSource::entity_features`]). Entities with alerts
 /// in a poll but no model are named once per process. `on_poll` sees each entity's outcome.
 #[allow(clippy::too_many_arguments)]
 pub fn run_realtime_entities(

@@ -210,7 +210,7 @@ impl IndexerSource {
     /// each entity's vocabularies from exact per-entity counts (one `composite` per
     /// categorical field); then one `composite` of the entity terms × the bucket grid, paged by
     /// `after_key`, with the value columns and one `terms` per categorical field inside. An
-    /// entity with more than [`ENTITY_TERMS`] values of a field in one bucket, or (at
+    /// entity with more than `ENTITY_TERMS` (200) values of a field in one bucket, or (at
     /// detection) a schema with other fields than the first, is left out of the answer for the
     /// caller to compute on its own. `None` when the server cannot aggregate the fields.
     pub fn server_entity_features(
