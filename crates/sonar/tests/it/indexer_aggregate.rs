@@ -217,11 +217,19 @@ fn numbers_stored_as_strings_make_the_server_decline() {
         .expect("aggregation")
         .is_some());
 
-    let missing = IndexerSource::new(server.client(), "no-such-index");
-    let err = missing
-        .server_features(&query(), ServerFeatures::Training(&level_only))
-        .expect_err("a missing index is an error");
-    assert!(err.to_string().contains("no-such-index"), "{err}");
+    // A missing index, or a pattern that matches nothing (where a search would succeed
+    // empty), is an error, as when paging.
+    for pattern in ["no-such-index", "no-such-alerts-*"] {
+        let missing = IndexerSource::new(server.client(), pattern);
+        let err = missing
+            .server_features(&query(), ServerFeatures::Training(&level_only))
+            .expect_err("a missing index is an error");
+        assert!(err.to_string().contains(pattern), "{err}");
+        let err = missing
+            .entity_counts(&query(), &["agent.name".to_owned()])
+            .expect_err("a missing index is an error");
+        assert!(err.to_string().contains(pattern), "{err}");
+    }
 }
 
 /// Every entity's features in one pass (a `composite` of `agent.name` terms × the grid) are

@@ -61,8 +61,11 @@ impl IndexerSource {
 
     /// Runs `f` with the fields as mapped, again on their `.keyword` sub-fields when the index
     /// maps them as `text`; `None` (after one warning quoting the server) when the server
-    /// refuses to aggregate a field.
+    /// refuses to aggregate a field. An index pattern that matches nothing is
+    /// [`Error::IndexNotFound`], as when paging: aggregations over it would succeed empty and
+    /// hide the misconfiguration.
     fn declining<T>(&self, f: impl Fn(Fields) -> Result<T, Error>) -> Result<Option<T>, Error> {
+        self.ensure_index_exists()?;
         let mut keyword_suffix = false;
         loop {
             match f(Fields { keyword_suffix }) {

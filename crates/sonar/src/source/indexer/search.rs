@@ -77,7 +77,7 @@ impl IndexerSource {
     /// Fails with [`Error::IndexNotFound`] when nothing matches the pattern. A search on a
     /// wildcard matching nothing succeeds with zero hits, which would hide a misconfigured
     /// pattern; `_resolve/index` tells the two apart. Servers without that API skip the check.
-    fn ensure_index_exists(&self) -> Result<(), Error> {
+    pub(super) fn ensure_index_exists(&self) -> Result<(), Error> {
         let path = format!("/_resolve/index/{}", self.index_path());
         let response = match self.client.request(Method::GET, &path, None) {
             Ok(response) => response,
