@@ -709,25 +709,26 @@ pub fn detect_entities(
     let mut scored_range: Option<TimeRange> = None;
     let mut source = open_source(settings, Phase::Detection)?;
     let mut prefetched = EntityMatrices::new();
-    let pairs: Vec<(&Member, &LoadedModel)> =
-        set.manifest.members.iter().zip(&set.models).collect();
-    for (n, &(member, model)) in pairs.iter().enumerate() {
+    // Each member's run and the buckets it judges, worked out once.
+    let mut runs = Vec::with_capacity(set.models.len());
+    for (member, model) in set.manifest.members.iter().zip(&set.models) {
+        let run = entity_settings(settings, &member.entity, model.path.clone());
+        let range = historical_range(&run, model, clock.now())?;
+        runs.push((member, model, run, range));
+    }
+    for (n, (member, model, run, range)) in runs.iter().enumerate() {
         if n % ENTITY_BATCH == 0 && prefetches(settings) {
-            let batch = &pairs[n..(n + ENTITY_BATCH).min(pairs.len())];
+            let batch = &runs[n..(n + ENTITY_BATCH).min(runs.len())];
             let mut span: Option<TimeRange> = None;
             let mut schemas = Vec::with_capacity(batch.len());
-            for &(member, model) in batch {
-                let run = entity_settings(settings, &member.entity, model.path.clone());
-                let range = historical_range(&run, model, clock.now())?;
+            for (member, model, _, range) in batch {
+                // The model's context before the first judged bucket is read too.
                 let context = model.bucket()?.step() * model.context_buckets() as i32;
                 let fetch = TimeRange {
                     start: range.start - context,
                     end: range.end,
                 };
-                span = Some(span.map_or(fetch, |s| TimeRange {
-                    start: s.start.min(fetch.start),
-                    end: s.end.max(fetch.end),
-                }));
+                span = Some(widen(span, fetch));
                 schemas.push((member.entity.values(), &model.schema));
             }
             if let Some(span) = span {
@@ -742,25 +743,21 @@ pub fn detect_entities(
                     .unwrap_or_default();
             }
         }
-        let run = entity_settings(settings, &member.entity, model.path.clone());
-        let range = historical_range(&run, model, clock.now())?;
-        scored_range = Some(scored_range.map_or(range, |r| TimeRange {
-            start: r.start.min(range.start),
-            end: r.end.max(range.end),
-        }));
+        let range = *range;
+        scored_range = Some(widen(scored_range, range));
         let request = DetectRequest {
             range: Some(range),
             ..DetectRequest::default()
         };
         progress.phase(&format!("detecting entity {}", member.entity.label()));
         let own = Prefetched::new(
-            &run,
+            run,
             Phase::Detection,
             prefetched.remove(&member.entity.values()),
         );
         let outcome = detect_from(
             Some(Box::new(own)),
-            &run,
+            run,
             model,
             &request,
             sink,
@@ -820,8 +817,9 @@ pub fn detect_entities(
 /// restart resumes every entity after its own last scored bucket, and a crash mid-poll
 /// re-scores at most that poll's buckets (same document ids: the index refuses them twice).
 /// One poll scores every entity's complete new buckets; their features come from one pass
-/// over up to 50 entities at a time ([`crate::source::AlertSource::entity_features`]). Entities with alerts
-/// in a poll but no model are named once per process. `on_poll` sees each entity's outcome.
+/// over up to 50 entities at a time ([`crate::source::AlertSource::entity_features`]).
+/// Entities with alerts in a poll but no model are named once per process. `on_poll` sees each
+/// entity's outcome.
 #[allow(clippy::too_many_arguments)]
 pub fn run_realtime_entities(
     settings: &Settings,
