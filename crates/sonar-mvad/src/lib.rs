@@ -36,4 +36,7 @@ pub use score::{
     Contribution, CorrelationChanges, ErrorKind, ErrorScales, RowResult, Scoring, ThresholdRule,
 };
 pub use stream::{warmup_rows, ScorerState, StreamingScorer};
-pub use train::{data_needs, fit, DataNeeds, EpochReport, StepProfile, TrainObserver, Trainer};
+pub use train::{
+    data_needs, fit, fit_shared, DataNeeds, EpochReport, SharedFit, StepProfile, TrainObserver,
+    Trainer,
+};

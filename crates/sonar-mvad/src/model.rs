@@ -3,6 +3,7 @@
 //! file; models exported from the reference library (the golden fixtures' format) load too.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -296,9 +297,11 @@ pub struct PredictOptions {
 #[derive(Debug, Clone)]
 pub struct MvadModel {
     meta: ModelMeta,
-    weights: Weights,
-    net: MvadNet,
-    native: NativeNet,
+    /// The weights and the forward every scoring path runs, shared by the members of a
+    /// shared set ([`MvadModel::with_meta_file`]). The burn network is built only when asked
+    /// ([`MvadModel::net`]): a per-entity set keeps a thousand models in memory.
+    weights: Arc<Weights>,
+    native: Arc<NativeNet>,
     device: Device,
 }
 
@@ -311,12 +314,10 @@ impl MvadModel {
 
     fn build(meta: ModelMeta, weights: Weights) -> Result<Self> {
         let device = Device::flex();
-        let net = MvadNet::from_weights(&weights, &device);
-        let native = NativeNet::new(&weights);
+        let native = Arc::new(NativeNet::new(&weights));
         Ok(Self {
             meta,
-            weights,
-            net,
+            weights: Arc::new(weights),
             native,
             device,
         })
@@ -342,9 +343,42 @@ impl MvadModel {
         &self.meta.variables
     }
 
+    /// A model with this one's network and the metadata file at `meta_path` (a member of a
+    /// shared set: one network, each member's own normalisation and calibration). Both are
+    /// held once in memory.
+    pub fn with_meta_file(&self, meta_path: &Path) -> Result<Self> {
+        let meta = read_meta(meta_path)?;
+        if meta.variables.len() != self.weights.k {
+            return Err(MvadError::ModelFile {
+                path: meta_path.to_path_buf(),
+                problem: format!(
+                    "{} variables, but the shared network was built for {}",
+                    meta.variables.len(),
+                    self.weights.k
+                ),
+            });
+        }
+        Ok(Self {
+            meta,
+            weights: Arc::clone(&self.weights),
+            native: Arc::clone(&self.native),
+            device: self.device.clone(),
+        })
+    }
+
     /// Saves `model.safetensors` and `model_meta.json` into `dir` (created if needed), each
     /// written to a temporary file first and renamed, so a crash never leaves half a model.
     pub fn save(&self, dir: &Path) -> Result<()> {
+        self.save_files(dir, true)
+    }
+
+    /// Saves `model_meta.json` alone into `dir` (a member of a shared set, whose network is
+    /// stored once).
+    pub fn save_meta(&self, dir: &Path) -> Result<()> {
+        self.save_files(dir, false)
+    }
+
+    fn save_files(&self, dir: &Path, with_weights: bool) -> Result<()> {
         let io = |path: &Path, e: std::io::Error| MvadError::ModelFile {
             path: path.to_path_buf(),
             problem: e.to_string(),
@@ -359,8 +393,16 @@ impl MvadModel {
             path: dir.join(META_FILE),
             problem: e.to_string(),
         })?;
-        let bytes = self.weights.to_safetensors()?;
-        for (name, data) in [(WEIGHTS_FILE, &bytes), (META_FILE, &json)] {
+        let bytes = if with_weights {
+            Some(self.weights.to_safetensors()?)
+        } else {
+            None
+        };
+        let mut files = vec![(META_FILE, &json)];
+        if let Some(bytes) = &bytes {
+            files.insert(0, (WEIGHTS_FILE, bytes));
+        }
+        for (name, data) in files {
             let path = dir.join(name);
             let tmp = dir.join(format!(".{name}.tmp"));
             std::fs::write(&tmp, data).map_err(|e| io(&tmp, e))?;
@@ -383,12 +425,7 @@ impl MvadModel {
                 problem: format!("cannot read: {e}"),
             })
         };
-        let meta: ModelMeta =
-            serde_json::from_slice(&read(meta_path)?).map_err(|e| MvadError::ModelFile {
-                path: meta_path.to_path_buf(),
-                problem: format!("not a valid model metadata file: {e}"),
-            })?;
-        meta.check(meta_path)?;
+        let meta = read_meta(meta_path)?;
         let weights =
             Weights::from_safetensors(&read(weights_path)?, meta.variables.len(), weights_path)?;
         Self::build(meta, weights)
@@ -474,10 +511,11 @@ impl MvadModel {
     pub fn window_outputs_burn(&self, series: &[f32], ends: &[usize]) -> WindowOutputs {
         let (k, w) = (self.meta.variables.len(), self.meta.input_size);
         let mut out = WindowOutputs::default();
+        let net = self.net();
         for chunk in ends.chunks(INFER_BATCH) {
             let (x, y) = preprocess::gather_windows(series, k, w, chunk);
             let x = Tensor::<3>::from_data(TensorData::new(x, [chunk.len(), w, k]), &self.device);
-            let o = self.net.forward(x, None);
+            let o = net.forward(x, None);
             let host = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().expect("float32 output");
             out.x_pred.extend(host(o.x_pred));
             out.x_recon.extend(host(o.x_recon));
@@ -492,9 +530,9 @@ impl MvadModel {
         out
     }
 
-    /// The network (evaluation mode).
-    pub fn net(&self) -> &MvadNet {
-        &self.net
+    /// The burn network (evaluation mode), built from the weights on each call.
+    pub fn net(&self) -> MvadNet {
+        MvadNet::from_weights(&self.weights, &self.device)
     }
 }
 
@@ -517,6 +555,20 @@ pub(crate) fn window_outputs(
         out.target.extend(y);
     }
     out
+}
+
+/// Reads and checks a metadata file.
+fn read_meta(meta_path: &Path) -> Result<ModelMeta> {
+    let bytes = std::fs::read(meta_path).map_err(|e| MvadError::ModelFile {
+        path: meta_path.to_path_buf(),
+        problem: format!("cannot read: {e}"),
+    })?;
+    let meta: ModelMeta = serde_json::from_slice(&bytes).map_err(|e| MvadError::ModelFile {
+        path: meta_path.to_path_buf(),
+        problem: format!("not a valid model metadata file: {e}"),
+    })?;
+    meta.check(meta_path)?;
+    Ok(meta)
 }
 
 /// Where a model lives: a directory with the two files.

@@ -95,47 +95,157 @@ pub fn fit(
     params: &MvadParams,
     observer: &mut dyn TrainObserver,
 ) -> Result<MvadModel> {
+    fit_shared(std::slice::from_ref(frame), params, None, observer)?.model_for(frame)
+}
+
+/// A network trained on several series ([`fit_shared`]); [`SharedFit::model_for`] makes it a
+/// model of one series.
+#[derive(Debug, Clone)]
+pub struct SharedFit {
+    weights: Weights,
+    summary: TrainingSummary,
+    params: MvadParams,
+}
+
+impl SharedFit {
+    /// What training did.
+    pub fn summary(&self) -> &TrainingSummary {
+        &self.summary
+    }
+
+    /// The network's weights (stored once for all members: [`MvadModel::with_meta_file`]).
+    pub fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// A model of `frame`'s series (same columns as the training series; one of them or
+    /// another): the shared weights with the series' own normalisation, error scales,
+    /// calibration and threshold, each measured on its own training split as [`fit`] does.
+    pub fn model_for(&self, frame: &Frame) -> Result<MvadModel> {
+        let one = TrainingSeries::new(frame, &self.params)?;
+        let k = self.weights.k;
+        if one.prepared.k() != k {
+            return Err(MvadError::InvalidData(format!(
+                "the series has {} columns, the shared network {k}",
+                one.prepared.k()
+            )));
+        }
+        finish(
+            &one,
+            &NativeNet::new(&self.weights),
+            &self.weights,
+            &self.params,
+            self.summary.clone(),
+        )
+    }
+}
+
+/// One training series after the reference's preprocessing: filled, normalised on its own
+/// training split, and cut into that split and the validation split.
+struct TrainingSeries {
+    prepared: preprocess::Prepared,
+    pct_weight: Vec<f64>,
+    norm: Normalizer,
+    train_len: usize,
+    train: Vec<f32>,
+    val: Vec<f32>,
+}
+
+impl TrainingSeries {
+    fn new(frame: &Frame, params: &MvadParams) -> Result<Self> {
+        let ws = params.windows();
+        let w = ws.input;
+        let needs = data_needs(params);
+        if frame.n_rows() < needs.min_rows {
+            return Err(MvadError::NotEnoughData {
+                action: "train",
+                rows: frame.n_rows(),
+                minimum: needs.min_rows,
+                why: format!(
+                    "the first {:.0}% of rows must hold W = {w} rows of context plus {} windows at stride {}{}",
+                    params.train_ratio * 100.0,
+                    if params.rules.keep_partial_batch { 2 } else { params.batch_size },
+                    params.interval,
+                    if params.rules.keep_partial_batch { "" } else { " (one full batch: the reference drops partial batches)" }
+                ),
+            });
+        }
+        let prepared = preprocess::prepare(frame, params.fill);
+        let (n, k) = (prepared.n(), prepared.k());
+        let (pct_weight, _) = preprocess::pct_weight(frame, ws.min_score_rows());
+        let train_len = (params.train_ratio * n as f64) as usize;
+        let val_len = (params.val_ratio * n as f64) as usize;
+        let norm = Normalizer::fit(&prepared.values, k, train_len);
+        let train = norm.apply(&prepared.values[..train_len * k], 0.0, 1.0);
+        let val = norm.apply(
+            &prepared.values[train_len * k..(train_len + val_len) * k],
+            -INFER_CLIP,
+            INFER_CLIP,
+        );
+        Ok(Self {
+            prepared,
+            pct_weight,
+            norm,
+            train_len,
+            train,
+            val,
+        })
+    }
+}
+
+/// Fits one network on several series with the same columns (one per entity, say), each
+/// normalised on its own training split. Windows never cross series. `epoch_windows` caps the
+/// training windows of an epoch (a fresh random subset of all series' windows each epoch;
+/// `None`: every window). The validation loss is the mean over all series' validation
+/// windows, and `max_validation_windows` caps them together. One frame and `None` is exactly
+/// [`fit`]'s training.
+pub fn fit_shared(
+    frames: &[Frame],
+    params: &MvadParams,
+    epoch_windows: Option<usize>,
+    observer: &mut dyn TrainObserver,
+) -> Result<SharedFit> {
     params.validate()?;
     let device = crate::device::compute_device(&params.device)?;
-    let ws = params.windows();
-    let w = ws.input;
-    let needs = data_needs(params);
-    if frame.n_rows() < needs.min_rows {
-        return Err(MvadError::NotEnoughData {
-            action: "train",
-            rows: frame.n_rows(),
-            minimum: needs.min_rows,
-            why: format!(
-                "the first {:.0}% of rows must hold W = {w} rows of context plus {} windows at stride {}{}",
-                params.train_ratio * 100.0,
-                if params.rules.keep_partial_batch { 2 } else { params.batch_size },
-                params.interval,
-                if params.rules.keep_partial_batch { "" } else { " (one full batch: the reference drops partial batches)" }
-            ),
-        });
+    let w = params.windows().input;
+    if frames.is_empty() {
+        return Err(MvadError::InvalidData("no series to train on".into()));
     }
-    let prepared = preprocess::prepare(frame, params.fill);
-    let (n, k) = (prepared.n(), prepared.k());
-    let (pct_weight, _) = preprocess::pct_weight(frame, ws.min_score_rows());
-    let train_len = (params.train_ratio * n as f64) as usize;
-    let val_len = (params.val_ratio * n as f64) as usize;
-    let norm = Normalizer::fit(&prepared.values, k, train_len);
-    let train_series = norm.apply(&prepared.values[..train_len * k], 0.0, 1.0);
-    let val_series = norm.apply(
-        &prepared.values[train_len * k..(train_len + val_len) * k],
-        -INFER_CLIP,
-        INFER_CLIP,
-    );
-    let mut train_ends = preprocess::window_ends(train_len, w, params.interval);
-    let mut val_ends = preprocess::window_ends(val_len, w, 1);
+    let series = frames
+        .iter()
+        .map(|frame| TrainingSeries::new(frame, params))
+        .collect::<Result<Vec<_>>>()?;
+    let names = &series[0].prepared.names;
+    if let Some((i, other)) = series
+        .iter()
+        .enumerate()
+        .find(|(_, s)| &s.prepared.names != names)
+    {
+        return Err(MvadError::InvalidData(format!(
+            "series {i} has the columns {:?}, series 0 has {names:?}: a shared model needs the same columns in every series",
+            other.prepared.names
+        )));
+    }
+    let k = names.len();
+    // (series, window end) pairs.
+    let mut train_picks: Vec<(usize, usize)> = Vec::new();
+    let mut val_picks: Vec<(usize, usize)> = Vec::new();
+    for (s, one) in series.iter().enumerate() {
+        let train_ends = preprocess::window_ends(one.train_len, w, params.interval);
+        train_picks.extend(train_ends.into_iter().map(|e| (s, e)));
+        let val_ends = preprocess::window_ends(one.val.len() / k.max(1), w, 1);
+        val_picks.extend(val_ends.into_iter().map(|e| (s, e)));
+    }
     if let Some(cap) = params.rules.max_validation_windows {
-        if val_ends.len() > cap {
-            let step = val_ends.len() as f64 / cap as f64;
-            val_ends = (0..cap)
-                .map(|i| val_ends[(i as f64 * step) as usize])
+        if val_picks.len() > cap {
+            let step = val_picks.len() as f64 / cap as f64;
+            val_picks = (0..cap)
+                .map(|i| val_picks[(i as f64 * step) as usize])
                 .collect();
         }
     }
+    let train_series: Vec<&[f32]> = series.iter().map(|s| s.train.as_slice()).collect();
+    let val_series: Vec<&[f32]> = series.iter().map(|s| s.val.as_slice()).collect();
 
     let mut trainer = Trainer::on_device(k, params, device);
     let mut best: Option<(f64, Weights, usize)> = None;
@@ -143,9 +253,11 @@ pub fn fit(
     let mut stop = EarlyStop::new(&params.rules);
     for epoch in 1..=params.epochs {
         let started = std::time::Instant::now();
-        train_ends.shuffle(&mut trainer.rng);
+        train_picks.shuffle(&mut trainer.rng);
+        let drawn = &train_picks
+            [..epoch_windows.map_or(train_picks.len(), |cap| cap.min(train_picks.len()))];
         let (mut loss_sum, mut samples) = (0.0, 0usize);
-        for batch in train_ends.chunks(params.batch_size) {
+        for batch in drawn.chunks(params.batch_size) {
             let full = batch.len() == params.batch_size;
             // Drop-last as the reference, or keep partial batches (BatchNorm needs 2 samples).
             if (!full && !params.rules.keep_partial_batch) || batch.len() < 2 {
@@ -154,7 +266,7 @@ pub fn fit(
             if observer.cancelled() {
                 return Err(MvadError::Cancelled);
             }
-            let (x, y) = preprocess::gather_windows(&train_series, k, w, batch);
+            let (x, y) = gather_picks(&train_series, k, w, batch);
             loss_sum += trainer.step(x, y);
             samples += batch.len();
         }
@@ -171,7 +283,7 @@ pub fn fit(
             &val_series,
             k,
             w,
-            &val_ends,
+            &val_picks,
             params.beta,
         );
         let val_time = started.elapsed();
@@ -197,24 +309,49 @@ pub fn fit(
         }
     }
     let (_, weights, best_epoch) = best.expect("at least one epoch runs");
+    let summary = TrainingSummary {
+        epochs_run: train_losses.len(),
+        best_epoch,
+        steps: trainer.steps,
+        train_loss: train_losses,
+        val_loss: val_losses,
+    };
+    Ok(SharedFit {
+        weights,
+        summary,
+        params: params.clone(),
+    })
+}
 
+/// One series' model from trained weights: its threshold, error scales and calibration.
+fn finish(
+    one: &TrainingSeries,
+    eval: &NativeNet,
+    weights: &Weights,
+    params: &MvadParams,
+    summary: TrainingSummary,
+) -> Result<MvadModel> {
+    let ws = params.windows();
+    let w = ws.input;
+    let (prepared, norm, train_len) = (&one.prepared, &one.norm, one.train_len);
+    let k = prepared.k();
     // Threshold: scores of the best model over the training split, stride 1, clip ±1000.
-    let eval = NativeNet::new(&weights);
     let series = norm.apply(&prepared.values[..train_len * k], -INFER_CLIP, INFER_CLIP);
     let ends = preprocess::window_ends(train_len, w, 1);
-    let out = window_outputs(&eval, &series, k, w, &ends);
+    let out = window_outputs(eval, &series, k, w, &ends);
     // The static part of the score (crate::subspace) is fitted on the same training split as
     // the normalisation; its scale, like the error scales, on the held-out rows.
     // Faithful models store none: the reference has no such part.
     let subspace = (params.scoring.error == score::ErrorKind::Standardised)
         .then(|| Subspace::fit(&prepared.values[..train_len * k], k, KEPT_VARIANCE))
         .flatten();
+    let pct_weight = &one.pct_weight;
     let held_out = HeldOut::measure(
-        &eval,
+        eval,
         &prepared.values,
-        &norm,
+        norm,
         (train_len, w),
-        (&params.scoring, &pct_weight),
+        (&params.scoring, pct_weight),
         subspace,
     );
     let error_scales = held_out.scales;
@@ -222,7 +359,7 @@ pub fn fit(
     let werr =
         params
             .scoring
-            .variable_errors(&out, &observed, &pct_weight, &norm, Some(&error_scales));
+            .variable_errors(&out, &observed, pct_weight, norm, Some(&error_scales));
     let scores = params.scoring.row_scores(&werr, k);
     let threshold =
         score::quantile_threshold(&scores, params.level).expect("training windows exist");
@@ -235,8 +372,8 @@ pub fn fit(
         input_size: w,
         threshold_window: ws.threshold,
         sliding_window: params.sliding_window,
-        normalize_base: norm,
-        pct_weight,
+        normalize_base: norm.clone(),
+        pct_weight: pct_weight.clone(),
         threshold,
         train_score_max: scores.iter().copied().reduce(f64::max),
         train_score_min: scores.iter().copied().reduce(f64::min),
@@ -262,19 +399,29 @@ pub fn fit(
             .first()
             .cloned()
             .zip(prepared.index.last().cloned()),
-        training: Some(TrainingSummary {
-            epochs_run: train_losses.len(),
-            best_epoch,
-            steps: trainer.steps,
-            train_loss: train_losses,
-            val_loss: val_losses,
-        }),
+        training: Some(summary),
         error_scales: Some(error_scales),
         calibration: held_out.calibration,
         schema: None,
     };
     debug_assert!(BATCH_NORMS.len() == weights.batches_tracked.len());
-    MvadModel::new(meta, weights)
+    MvadModel::new(meta, weights.clone())
+}
+
+/// [`preprocess::gather_windows`] over `(series, window end)` pairs.
+fn gather_picks(
+    series: &[&[f32]],
+    k: usize,
+    w: usize,
+    picks: &[(usize, usize)],
+) -> (Vec<f32>, Vec<f32>) {
+    let mut x = Vec::with_capacity(picks.len() * w * k);
+    let mut y = Vec::with_capacity(picks.len() * k);
+    for &(s, e) in picks {
+        x.extend_from_slice(&series[s][(e - w) * k..e * k]);
+        y.extend_from_slice(&series[s][e * k..(e + 1) * k]);
+    }
+    (x, y)
 }
 
 /// The early stop ([`crate::TrainingRules`]'s `early_stopping_*`): an epoch makes progress
@@ -732,10 +879,10 @@ fn batch_loss(out: crate::net::NetOutput, y: Tensor<2>, beta: f64) -> Tensor<1> 
 /// loss of [`batch_loss`] computed on the native forward's outputs.
 fn validation_loss(
     net: &NativeNet,
-    series: &[f32],
+    series: &[&[f32]],
     k: usize,
     w: usize,
-    ends: &[usize],
+    ends: &[(usize, usize)],
     beta: f64,
 ) -> f64 {
     if ends.is_empty() {
@@ -746,7 +893,7 @@ fn validation_loss(
     };
     let mut sum = 0.0;
     for chunk in ends.chunks(256) {
-        let (x, y) = preprocess::gather_windows(series, k, w, chunk);
+        let (x, y) = gather_picks(series, k, w, chunk);
         for (r, y) in net.forward(&x, chunk.len()).iter().zip(y.chunks_exact(k)) {
             let kl: f64 = r
                 .logv

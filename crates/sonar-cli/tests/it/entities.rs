@@ -187,6 +187,25 @@ pub(super) fn scenario_copy(dir: &Path, edit: &[(&str, &str)]) -> String {
     path.display().to_string()
 }
 
+/// `sonar scenario --use-case SCENARIO --debug --mode batch` in `dir`, which must succeed;
+/// its log.
+fn batch_run(dir: &Path, scenario: &str) -> String {
+    let out = sonar(
+        dir,
+        &[
+            "scenario",
+            "--use-case",
+            scenario,
+            "--debug",
+            "--mode",
+            "batch",
+        ],
+    );
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    log
+}
+
 #[test]
 fn entities_past_max_entities_are_reported_and_what_cannot_split_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -200,19 +219,7 @@ fn entities_past_max_entities_are_reported_and_what_cannot_split_is_refused() {
             ),
         ],
     );
-    let out = sonar(
-        dir.path(),
-        &[
-            "scenario",
-            "--use-case",
-            &scenario,
-            "--debug",
-            "--mode",
-            "batch",
-        ],
-    );
-    let log = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{log}");
+    let log = batch_run(dir.path(), &scenario);
     assert!(log.contains("3 entities trained"), "{log}");
     assert!(
         log.contains("not modelled (past training.max_entities): 5 entities"),
@@ -267,6 +274,89 @@ fn entities_past_max_entities_are_reported_and_what_cannot_split_is_refused() {
         log.contains("has a single non-empty value in `agent.nam`"),
         "{log}"
     );
+}
+
+/// `training.entity_model: shared`: one network for every host, each member with its own
+/// normalisation and threshold; detection is the same per-host path.
+#[test]
+fn a_shared_model_set_is_one_network_calibrated_on_each_host() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = scenario_copy(
+        dir.path(),
+        &[
+            (
+                "max_entities: 100",
+                "max_entities: 100\n  entity_model: shared",
+            ),
+            (
+                "scoring: {smooth_rows: 1}",
+                "scoring: {smooth_rows: 1}\n    epochs: 2",
+            ),
+        ],
+    );
+    let log = batch_run(dir.path(), &scenario);
+    assert!(log.contains("8 entities trained"), "{log}");
+    // The printed directory is relative to the run's directory.
+    let set = dir.path().join(model_set_dir(&log));
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(set.join("entities.json")).expect("manifest"),
+    )
+    .expect("json");
+    assert_eq!(manifest["model"], "shared");
+    let members = manifest["members"].as_array().expect("members");
+    assert_eq!(members.len(), 8);
+    let files = |name: &str| -> std::collections::BTreeSet<String> {
+        members
+            .iter()
+            .map(|m| m["files"][name].as_str().expect("sha").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        files("model_meta.json").len(),
+        8,
+        "each host's own calibration"
+    );
+    // The network is stored once, beside the members.
+    let network = set.join(manifest["network"]["file"].as_str().expect("network file"));
+    assert!(network.is_file(), "{}", network.display());
+    for m in members {
+        assert_eq!(m["files"].as_object().expect("files").len(), 1, "{m}");
+        let dir = set.join(m["dir"].as_str().expect("dir"));
+        assert!(!dir.join("model.safetensors").exists());
+    }
+    // Every member has the fleet's columns.
+    let columns: std::collections::BTreeSet<String> = members
+        .iter()
+        .map(|m| {
+            let meta: Value = serde_json::from_str(
+                &std::fs::read_to_string(
+                    set.join(m["dir"].as_str().expect("dir"))
+                        .join("model_meta.json"),
+                )
+                .expect("meta"),
+            )
+            .expect("json");
+            meta["variables"].to_string()
+        })
+        .collect();
+    assert_eq!(columns.len(), 1, "{columns:?}");
+    let docs = debug_documents(dir.path());
+    assert!(!docs.is_empty(), "{log}");
+    for doc in &docs {
+        entity_of(doc);
+    }
+
+    // A damaged network is refused, naming its file.
+    let mut bytes = std::fs::read(&network).expect("network");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&network, bytes).expect("damage");
+    let out = sonar(dir.path(), &["detect", "--scenario", &scenario, "--debug"]);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("the shared network was damaged"), "{log}");
+    let file = manifest["network"]["file"].as_str().expect("network file");
+    assert!(log.contains(file), "{log}");
 }
 
 /// The documents of `index` with what differs between runs by design left out: when the run

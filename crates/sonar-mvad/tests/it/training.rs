@@ -310,3 +310,67 @@ fn early_stopping_follows_the_validation_loss() {
         }
     }
 }
+
+/// `frame` with every value times `factor` (same index and columns).
+fn scaled(frame: &Frame, factor: f64) -> Frame {
+    Frame::new(
+        frame.index().to_vec(),
+        frame.columns().to_vec(),
+        frame.values().iter().map(|v| v * factor).collect(),
+    )
+    .expect("frame")
+}
+
+#[test]
+fn a_shared_model_is_one_network_with_each_series_own_normalisation_and_calibration() {
+    let data = sines(400, None);
+    // One series alone is exactly `fit`.
+    let alone = fit(&data, &params(2), &mut ()).expect("fit");
+    let shared = sonar_mvad::fit_shared(std::slice::from_ref(&data), &params(2), None, &mut ())
+        .expect("fit_shared");
+    let model = shared.model_for(&data).expect("model");
+    assert_eq!(model.weights(), alone.weights());
+    assert_eq!(model.meta(), alone.meta());
+
+    // The same series ten times larger normalises to the same values: one network, and the
+    // same threshold and calibration on each, from each series' own statistics.
+    let big = scaled(&data, 10.0);
+    let shared =
+        sonar_mvad::fit_shared(&[data.clone(), big.clone()], &params(2), Some(64), &mut ())
+            .expect("fit_shared");
+    let (a, b) = (
+        shared.model_for(&data).expect("model"),
+        shared.model_for(&big).expect("model"),
+    );
+    assert_eq!(a.weights(), b.weights());
+    assert_ne!(a.weights(), alone.weights(), "two series train otherwise");
+    let (a, b) = (a.meta(), b.meta());
+    for (lo, hi) in a
+        .normalize_base
+        .max_values
+        .iter()
+        .zip(&b.normalize_base.max_values)
+    {
+        assert!((hi / lo - 10.0).abs() < 1e-9, "{hi} is not 10 × {lo}");
+    }
+    assert!(
+        (a.threshold - b.threshold).abs() < 1e-4 * a.threshold.abs().max(1.0),
+        "{} vs {}",
+        a.threshold,
+        b.threshold
+    );
+    // Each epoch drew at most 64 windows: two batches of 32.
+    let training = shared.summary();
+    assert_eq!(training.steps, 2 * training.epochs_run);
+
+    // Different columns cannot share a network.
+    let renamed = Frame::new(
+        data.index().to_vec(),
+        vec!["cpu".into(), "disk".into(), "net".into()],
+        data.values().to_vec(),
+    )
+    .expect("frame");
+    let err =
+        sonar_mvad::fit_shared(&[data, renamed], &params(1), None, &mut ()).expect_err("refused");
+    assert!(err.to_string().contains("same columns"), "{err}");
+}

@@ -408,6 +408,16 @@ pub(crate) const MAX_ENTITIES: Key<u64> = Key {
     doc: "with `entity_field`: the entities with the most training alerts that get a model; the others, and entities first seen at detection, are counted and named in a warning, never dropped silently",
 };
 
+/// `training.entity_model`
+pub(crate) const ENTITY_MODEL: Opt<&'static str> = Opt {
+    config: None,
+    scenario: Some("training.entity_model"),
+    default: "per_entity",
+    new: true,
+    doc: "with `entity_field`: `per_entity` (each entity's own network and vocabulary) or `shared` (one network trained on the busiest entities' series, the fleet's vocabulary; each entity keeps its own normalisation, error scales, calibration and threshold). docs/entities.md \"One model per entity or one shared\" has the measurements",
+    kind: PhantomData,
+};
+
 /// `training.fill_with_synthetic`
 pub(crate) const TRAINING_FILL_WITH_SYNTHETIC: Key<bool> = Key {
     config: None,
@@ -627,6 +637,7 @@ pub(crate) const ALL: &[&dyn Declared] = &[
     &RETRAIN_EVERY_HOURS,
     &ENTITY_FIELD,
     &MAX_ENTITIES,
+    &ENTITY_MODEL,
     &TRAINING_FILL_WITH_SYNTHETIC,
     &TRAINING_SYNTHETIC_COUNT,
     &SYNTHETIC_MODE,

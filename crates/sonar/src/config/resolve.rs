@@ -19,7 +19,7 @@ use super::settings::{
     TrainingSettings, WazuhSettings, ENV_PASSWORD, ENV_URL, ENV_USERNAME,
 };
 use crate::features::FeatureSpec;
-use crate::pipeline::EntitySettings;
+use crate::pipeline::{EntityModel, EntitySettings};
 use crate::source::filter::AlertFilter;
 use crate::source::{Secret, SecretOrigin};
 use crate::synthetic::{Injection, Placement, SyntheticSpec, ValueMode};
@@ -545,9 +545,17 @@ fn entities(layers: &Layers<'_>) -> Result<Option<EntitySettings>, Error> {
             "must be at least 1 (the entities with the most training alerts get a model)",
         ));
     }
+    let model = match layers.given(&keys::ENTITY_MODEL)? {
+        None => EntityModel::default(),
+        Some(given) => given
+            .value
+            .parse::<EntityModel>()
+            .map_err(|problem| value_error(&given.origin, given.path, problem))?,
+    };
     Ok(Some(EntitySettings {
         fields,
         max_entities: usize::try_from(max.value).unwrap_or(usize::MAX),
+        model,
     }))
 }
 

@@ -973,6 +973,13 @@ fn entity_field_takes_one_path_or_a_list_of_two_and_max_entities_defaults_to_100
     let entities = two.entities.expect("split");
     assert_eq!(entities.fields, vec!["agent.name", "data.dstuser"]);
     assert_eq!(entities.max_entities, 7);
+    assert_eq!(entities.model, crate::pipeline::EntityModel::PerEntity);
+    let shared = scenario("name: s\ntraining: {entity_field: agent.name, entity_model: shared}\n")
+        .expect("shared");
+    assert_eq!(
+        shared.entities.expect("split").model,
+        crate::pipeline::EntityModel::Shared
+    );
     for (text, key, problem) in [
         (
             "training: {entity_field: [a, b, c]}",
@@ -1003,6 +1010,11 @@ fn entity_field_takes_one_path_or_a_list_of_two_and_max_entities_defaults_to_100
             "training: {entity_field: agent.name, max_entities: 0}",
             "training.max_entities",
             "at least 1",
+        ),
+        (
+            "training: {entity_field: agent.name, entity_model: pooled}",
+            "training.entity_model",
+            "use per_entity or shared",
         ),
     ] {
         check_error(scenario(&format!("name: s\n{text}\n")), key, problem);

@@ -43,7 +43,11 @@ impl LoadedModel {
                 path: path.to_path_buf(),
             });
         }
-        let model = MvadModel::load(path)?;
+        Self::from_model(MvadModel::load(path)?, path)
+    }
+
+    /// A loaded `model` of the directory `path`, with its feature schema.
+    pub fn from_model(model: MvadModel, path: &Path) -> Result<Self, Error> {
         let schema_json = model.meta().schema.clone().ok_or_else(|| Error::ModelSchema {
             path: path.to_path_buf(),
             problem: "no feature schema in the metadata (not trained by SONAR); retrain it with `sonar train`".into(),

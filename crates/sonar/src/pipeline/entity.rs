@@ -31,7 +31,9 @@ use sha2::{Digest, Sha256};
 use super::detect::{detect_from, historical_range, DetectOutcome, DetectRequest, LoadedModel};
 use super::fetch::Prefetched;
 use super::realtime::{LoopLimit, PollResult, Poller};
-use super::train::{train_from, training_range, TrainOutcome};
+use super::train::{
+    save_trained, train_from, training_data, training_range, TrainOutcome, TrainingData,
+};
 use super::{open_source, Clock, Phase, Progress, RunSummary, StopFlag};
 use crate::config::Settings;
 use crate::detect::entity::{value_text, Entity};
@@ -56,6 +58,35 @@ pub struct EntitySettings {
     pub fields: Vec<String>,
     /// Entities modelled at most (those with the most training alerts).
     pub max_entities: usize,
+    /// `training.entity_model`: one network per entity, or one shared.
+    pub model: EntityModel,
+}
+
+/// `training.entity_model` (docs/entities.md "One model per entity or one shared").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityModel {
+    /// Each entity's own network, trained on its own series, with its own vocabularies.
+    #[default]
+    PerEntity,
+    /// One network trained on the busiest entities' series ([`SHARED_TRAINING_ENTITIES`])
+    /// with the fleet's vocabularies; each member keeps its own normalisation, error
+    /// scales, calibration and threshold, measured on its own series.
+    Shared,
+}
+
+impl std::str::FromStr for EntityModel {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "per_entity" => Ok(Self::PerEntity),
+            "shared" => Ok(Self::Shared),
+            other => Err(format!(
+                "unknown entity model {other:?}; use per_entity or shared"
+            )),
+        }
+    }
 }
 
 impl EntitySettings {
@@ -285,6 +316,18 @@ pub struct Member {
     pub files: BTreeMap<String, String>,
 }
 
+/// A shared set's network file ([`Manifest::network`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkFile {
+    /// Its path, relative to the set's directory (`<generation>/network/model.safetensors`).
+    pub file: String,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
+}
+
+/// The directory of a shared set's network in a generation.
+const NETWORK_DIR: &str = "network";
+
 /// `entities.json`: what a scenario's model set holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -292,6 +335,12 @@ pub struct Manifest {
     pub format: u32,
     /// The entity fields the set was split by.
     pub entity_fields: Vec<String>,
+    /// One network per entity, or one shared (sets written before it existed: per entity).
+    #[serde(default)]
+    pub model: EntityModel,
+    /// A shared set's network, stored once; its members store their metadata only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkFile>,
     /// The training window.
     pub training_start: DateTime<Utc>,
     /// Its end (exclusive).
@@ -448,8 +497,6 @@ pub fn train_entities(
             census.alerts
         );
     }
-    tracing::info!(entities = ranked.len(), fields = %fields, "training one model per entity");
-
     let dir = &set_dir(settings);
     std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     let generation = new_generation(dir, clock.now())?;
@@ -457,45 +504,122 @@ pub fn train_entities(
     let mut outcomes = Vec::with_capacity(ranked.len());
     let mut summary = RunSummary::default();
     let mut source = open_source(settings, Phase::Training)?;
+    let entity_error = |entity: &Entity, e: Error| Error::Entities {
+        scenario: scenario_name(settings),
+        problem: format!("training entity {}: {e}", entity.label()),
+    };
+    // A shared model: the fleet's vocabularies, and one network trained on the busiest
+    // entities' series, whose features are kept for their members.
+    let (schema, shared, mut kept) = match entities.model {
+        EntityModel::PerEntity => {
+            tracing::info!(entities = ranked.len(), fields = %fields, "training one model per entity");
+            (None, None, BTreeMap::new())
+        }
+        EntityModel::Shared => {
+            let (schema, shared, kept) = train_shared(
+                settings,
+                entities,
+                &ranked,
+                range,
+                source.as_mut(),
+                (clock, progress, stop),
+            )?;
+            (Some(schema), Some(shared), kept)
+        }
+    };
+    // A shared network is stored once.
+    let network = match &shared {
+        Some(shared) => {
+            let rel = format!("{generation}/{NETWORK_DIR}/{}", sonar_mvad::WEIGHTS_FILE);
+            let path = dir.join(&rel);
+            let parent = path.parent().expect("a file in a directory");
+            std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
+            let bytes = shared.weights().to_safetensors()?;
+            std::fs::write(&path, bytes).map_err(io("writing", &path))?;
+            Some(NetworkFile {
+                file: rel,
+                sha256: sha256_file(&path)?,
+            })
+        }
+        None => None,
+    };
     let mut prefetched = EntityMatrices::new();
     for (n, (entity, alerts)) in ranked.iter().enumerate() {
         if n % ENTITY_BATCH == 0 && prefetches(settings) {
             let keys: Vec<Vec<String>> = ranked[n..(n + ENTITY_BATCH).min(ranked.len())]
                 .iter()
                 .map(|(e, _)| e.values())
+                .filter(|key| !kept.contains_key(key))
                 .collect();
-            progress.phase("computing the entities' features");
-            prefetched = source
-                .entity_features(
-                    &batch_query(settings, &entities.fields, range, &keys),
-                    &entities.fields,
-                    EntityFeatures::Training {
-                        plan: &plan,
-                        entities: &keys,
-                    },
-                )?
-                .unwrap_or_default();
+            prefetched = if keys.is_empty() {
+                EntityMatrices::new()
+            } else {
+                progress.phase("computing the entities' features");
+                let schemas: Vec<_> = match &schema {
+                    Some(schema) => keys.iter().map(|key| (key.clone(), schema)).collect(),
+                    None => Vec::new(),
+                };
+                source
+                    .entity_features(
+                        &batch_query(settings, &entities.fields, range, &keys),
+                        &entities.fields,
+                        match &schema {
+                            Some(_) => EntityFeatures::Detection { schemas: &schemas },
+                            None => EntityFeatures::Training {
+                                plan: &plan,
+                                entities: &keys,
+                            },
+                        },
+                    )?
+                    .unwrap_or_default()
+            };
         }
         let rel = format!("{generation}/{}", entity.slug());
         let run = entity_settings(settings, entity, dir.join(&rel));
         progress.phase(&format!("training entity {}", entity.label()));
         let own = Prefetched::new(&run, Phase::Training, prefetched.remove(&entity.values()));
-        let outcome = train_from(
-            Some(Box::new(own)),
-            &run,
-            clock,
-            progress,
-            stop,
-            payload_dir_given,
-        )
-        .map_err(|e| Error::Entities {
-            scenario: scenario_name(settings),
-            problem: format!("training entity {}: {e}", entity.label()),
-        })?;
+        let outcome = match &shared {
+            None => train_from(
+                Some(Box::new(own)),
+                &run,
+                clock,
+                progress,
+                stop,
+                payload_dir_given,
+            ),
+            Some(shared) => {
+                let started = std::time::Instant::now();
+                let data = match kept.remove(&entity.values()) {
+                    Some(data) => data,
+                    None => training_data(
+                        Some(Box::new(own)),
+                        &run,
+                        schema.as_ref(),
+                        clock,
+                        progress,
+                        stop,
+                    )
+                    .map_err(|e| entity_error(entity, e))?,
+                };
+                let model = data
+                    .matrix
+                    .to_frame()
+                    .and_then(|frame| Ok(shared.model_for(&frame)?));
+                model.and_then(|model| {
+                    save_trained(model, data, &run, (payload_dir_given, true), started)
+                })
+            }
+        }
+        .map_err(|e| entity_error(entity, e))?;
         let mut files = BTreeMap::new();
-        for file in MEMBER_FILES {
+        let stored = if shared.is_some() {
+            &MEMBER_FILES[1..]
+        } else {
+            &MEMBER_FILES[..]
+        };
+        for file in stored {
             files.insert(
-                file.to_owned(),
+                (*file).to_owned(),
                 sha256_file(&outcome.model_path.join(file))?,
             );
         }
@@ -511,6 +635,8 @@ pub fn train_entities(
     let manifest = Manifest {
         format: MANIFEST_FORMAT,
         entity_fields: entities.fields.clone(),
+        model: entities.model,
+        network,
         training_start: range.start,
         training_end: range.end,
         members,
@@ -527,6 +653,94 @@ pub fn train_entities(
         members: outcomes,
         summary,
     })
+}
+
+/// A shared model's network is trained on this many of the busiest entities' series at
+/// most; every member is then calibrated on its own series.
+pub const SHARED_TRAINING_ENTITIES: usize = 100;
+/// Training windows a shared model's epoch draws at most (SMD machine-1-6's single series
+/// has about 1,400 at the default stride).
+const SHARED_EPOCH_WINDOWS: usize = 4096;
+
+/// Trains a shared model's network: the fleet's vocabularies (the scenario's own training
+/// features over the window), then one network on the series of the first
+/// [`SHARED_TRAINING_ENTITIES`] of `ranked`. Returns the schema, the network, and the
+/// training data of those entities, to make their members without fetching again.
+#[allow(clippy::type_complexity)]
+fn train_shared(
+    settings: &Settings,
+    entities: &EntitySettings,
+    ranked: &[(Entity, u64)],
+    range: TimeRange,
+    source: &mut dyn crate::source::AlertSource,
+    (clock, progress, stop): (&dyn Clock, &mut dyn Progress, &StopFlag),
+) -> Result<
+    (
+        crate::features::FeatureSchema,
+        sonar_mvad::SharedFit,
+        BTreeMap<Vec<String>, TrainingData>,
+    ),
+    Error,
+> {
+    progress.phase("choosing the fleet's vocabularies");
+    let schema = training_data(None, settings, None, clock, progress, stop)?
+        .matrix
+        .schema;
+    let training = &ranked[..SHARED_TRAINING_ENTITIES.min(ranked.len())];
+    tracing::info!(
+        entities = ranked.len(),
+        training = training.len(),
+        "training one network shared by every entity"
+    );
+    let keys: Vec<Vec<String>> = training.iter().map(|(e, _)| e.values()).collect();
+    let mut prefetched = if prefetches(settings) {
+        progress.phase("computing the entities' features");
+        let schemas: Vec<_> = keys.iter().map(|key| (key.clone(), &schema)).collect();
+        source
+            .entity_features(
+                &batch_query(settings, &entities.fields, range, &keys),
+                &entities.fields,
+                EntityFeatures::Detection { schemas: &schemas },
+            )?
+            .unwrap_or_default()
+    } else {
+        EntityMatrices::new()
+    };
+    let mut kept = BTreeMap::new();
+    let mut frames = Vec::with_capacity(training.len());
+    let mut params = None;
+    for (entity, _) in training {
+        let run = entity_settings(settings, entity, PathBuf::new());
+        let own = Prefetched::new(&run, Phase::Training, prefetched.remove(&entity.values()));
+        let data = training_data(
+            Some(Box::new(own)),
+            &run,
+            Some(&schema),
+            clock,
+            progress,
+            stop,
+        )
+        .map_err(|e| Error::Entities {
+            scenario: scenario_name(settings),
+            problem: format!("training entity {}: {e}", entity.label()),
+        })?;
+        frames.push(data.matrix.to_frame()?);
+        params.get_or_insert_with(|| data.params.clone());
+        kept.insert(entity.values(), data);
+    }
+    let params = params.expect("at least one entity is modelled");
+    progress.phase("training the shared network");
+    let mut observer = super::train::Observer { progress, stop };
+    let shared =
+        match sonar_mvad::fit_shared(&frames, &params, Some(SHARED_EPOCH_WINDOWS), &mut observer) {
+            Ok(shared) => shared,
+            Err(sonar_mvad::MvadError::Cancelled) => {
+                return Err(Error::Stopped { during: "training" })
+            }
+            Err(e) => return Err(e.into()),
+        };
+    observer.progress.done();
+    Ok((schema, shared, kept))
 }
 
 /// A fresh generation directory name under `dir`: `g<UTC stamp>`, suffixed when taken.
@@ -648,26 +862,34 @@ impl ModelSet {
                 ),
             });
         }
+        // A shared network: checked and loaded once, with the first member's metadata.
+        let network = match &manifest.network {
+            None => None,
+            Some(network) => {
+                let file = dir.join(&network.file);
+                check_sha256(&file, &network.sha256, "the shared network")?;
+                let first = manifest.members.first().ok_or_else(|| Error::ModelSet {
+                    path: path.clone(),
+                    problem: "a shared network with no members; retrain the scenario".into(),
+                })?;
+                let meta = dir.join(&first.dir).join(sonar_mvad::META_FILE);
+                Some(sonar_mvad::MvadModel::load_files(&file, &meta)?)
+            }
+        };
         let mut models = Vec::with_capacity(manifest.members.len());
         for member in &manifest.members {
             let member_dir = dir.join(&member.dir);
+            let whose = format!("the member of entity {}", member.entity.label());
             for (file, expected) in &member.files {
-                let file_path = member_dir.join(file);
-                let actual = sha256_file(&file_path).map_err(|e| Error::ModelSet {
-                    path: file_path.clone(),
-                    problem: format!("member of entity {} unreadable: {e}", member.entity.label()),
-                })?;
-                if &actual != expected {
-                    return Err(Error::ModelSet {
-                        path: file_path,
-                        problem: format!(
-                            "SHA-256 {actual} differs from {expected} in {MANIFEST_FILE}: the member of entity {} was damaged or replaced after training; retrain the scenario",
-                            member.entity.label()
-                        ),
-                    });
-                }
+                check_sha256(&member_dir.join(file), expected, &whose)?;
             }
-            models.push(LoadedModel::load(&member_dir)?);
+            models.push(match &network {
+                None => LoadedModel::load(&member_dir)?,
+                Some(network) => LoadedModel::from_model(
+                    network.with_meta_file(&member_dir.join(sonar_mvad::META_FILE))?,
+                    &member_dir,
+                )?,
+            });
         }
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -675,6 +897,24 @@ impl ModelSet {
             models,
         })
     }
+}
+
+/// Refuses `path` unless its SHA-256 is `expected` (recorded in the manifest); `whose` names
+/// it in the message.
+fn check_sha256(path: &Path, expected: &str, whose: &str) -> Result<(), Error> {
+    let actual = sha256_file(path).map_err(|e| Error::ModelSet {
+        path: path.to_path_buf(),
+        problem: format!("{whose} unreadable: {e}"),
+    })?;
+    if actual != expected {
+        return Err(Error::ModelSet {
+            path: path.to_path_buf(),
+            problem: format!(
+                "SHA-256 {actual} differs from {expected} in {MANIFEST_FILE}: {whose} was damaged or replaced after training; retrain the scenario"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// What one detection over a model set did.
@@ -1040,6 +1280,8 @@ mod tests {
         let manifest = Manifest {
             format: MANIFEST_FORMAT,
             entity_fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            model: EntityModel::PerEntity,
+            network: None,
             training_start: DateTime::<Utc>::UNIX_EPOCH,
             training_end: DateTime::<Utc>::UNIX_EPOCH,
             members: vec![Member {
@@ -1062,12 +1304,14 @@ mod tests {
         let other = EntitySettings {
             fields: vec!["data.srcip".into()],
             max_entities: 10,
+            model: EntityModel::PerEntity,
         };
         let err = ModelSet::load(dir.path(), &other).expect_err("other split");
         assert!(err.to_string().contains("retrain"), "{err}");
         let entities = EntitySettings {
             fields: vec!["agent.name".into()],
             max_entities: 10,
+            model: EntityModel::PerEntity,
         };
         std::fs::write(member.join(sonar_mvad::META_FILE), b"replaced").expect("tamper");
         match ModelSet::load(dir.path(), &entities) {

@@ -39,7 +39,7 @@ pub use detect::{
 };
 pub use entity::{
     detect_entities, model_exists, run_realtime_entities, train_entities, EntityDetectOutcome,
-    EntitySettings, EntityTrainOutcome, ModelSet,
+    EntityModel, EntitySettings, EntityTrainOutcome, ModelSet,
 };
 pub use realtime::{run_realtime, LoopLimit, PollResult, Poller, RealtimeState};
 pub use serve::{serve, ReloadFlag, ScenarioStatus, ServeRequest, StatusBoard};

@@ -11,7 +11,7 @@ use super::{
     Phase, Progress, RunSummary, StopFlag,
 };
 use crate::config::{Settings, SlidingWindow};
-use crate::features::{engine_label, FeaturePlan};
+use crate::features::{engine_label, FeatureMatrix, FeaturePlan, FeatureSchema};
 use crate::sink::{DataStreamSink, WriteInspector, WriteOptions};
 use crate::source::{AlertQuery, AlertSource, ServerFeatures, TimeRange};
 use crate::Error;
@@ -35,9 +35,9 @@ pub struct TrainOutcome {
 }
 
 /// Forwards epochs to the progress display and polls the stop flag between batches.
-struct Observer<'a> {
-    progress: &'a mut dyn Progress,
-    stop: &'a StopFlag,
+pub(crate) struct Observer<'a> {
+    pub(crate) progress: &'a mut dyn Progress,
+    pub(crate) stop: &'a StopFlag,
 }
 
 impl TrainObserver for Observer<'_> {
@@ -189,6 +189,48 @@ pub(crate) fn train_from(
     payload_dir_given: bool,
 ) -> Result<TrainOutcome, Error> {
     let started = Instant::now();
+    let data = training_data(source, settings, None, clock, progress, stop)?;
+    let frame = data.matrix.to_frame()?;
+    tracing::info!(
+        buckets = data.matrix.rows(),
+        columns = data.matrix.cols(),
+        epochs = data.params.epochs,
+        "training"
+    );
+    progress.phase("training");
+    let mut observer = Observer { progress, stop };
+    let model = match sonar_mvad::fit(&frame, &data.params, &mut observer) {
+        Ok(model) => model,
+        Err(MvadError::Cancelled) => return Err(Error::Stopped { during: "training" }),
+        Err(e) => return Err(e.into()),
+    };
+    observer.progress.done();
+    save_trained(model, data, settings, (payload_dir_given, false), started)
+}
+
+/// A training run's features and the parameters to fit them with.
+pub(crate) struct TrainingData {
+    /// The features of the training window.
+    pub(crate) matrix: FeatureMatrix,
+    /// The fitting parameters (the small-data rule applied).
+    pub(crate) params: sonar_mvad::MvadParams,
+    /// The training window.
+    pub(crate) range: TimeRange,
+    /// Counts for the summary line.
+    pub(crate) summary: RunSummary,
+}
+
+/// Fetches a training run's features: from `source`, or the run's own source when `None`;
+/// with the vocabularies chosen from the window's alerts, or `schema`'s when given (a shared
+/// model's members all have the fleet's columns).
+pub(crate) fn training_data(
+    source: Option<Box<dyn AlertSource + '_>>,
+    settings: &Settings,
+    schema: Option<&FeatureSchema>,
+    clock: &dyn Clock,
+    progress: &mut dyn Progress,
+    stop: &StopFlag,
+) -> Result<TrainingData, Error> {
     let plan = settings.features.validate()?;
     let mut params = mvad_params(settings)?;
     params.validate()?;
@@ -217,14 +259,17 @@ pub(crate) fn train_from(
         settings,
         source.as_mut(),
         query,
-        ServerFeatures::Training(&plan),
+        match schema {
+            Some(schema) => ServerFeatures::Detection(schema),
+            None => ServerFeatures::Training(&plan),
+        },
         settings.training.fill_with_synthetic,
         needed,
         now,
         progress,
         stop,
     )?;
-    let mut summary = fetched.summary();
+    let summary = fetched.summary();
     let matrix = fetched.matrix;
     if let Some(warning) = apply_small_data_rule(settings, &mut params, matrix.rows())? {
         tracing::warn!(
@@ -234,21 +279,31 @@ pub(crate) fn train_from(
             "{warning}"
         );
     }
-    let frame = matrix.to_frame()?;
-    tracing::info!(
-        buckets = matrix.rows(),
-        columns = matrix.cols(),
-        epochs = params.epochs,
-        "training"
-    );
-    progress.phase("training");
-    let mut observer = Observer { progress, stop };
-    let mut model = match sonar_mvad::fit(&frame, &params, &mut observer) {
-        Ok(model) => model,
-        Err(MvadError::Cancelled) => return Err(Error::Stopped { during: "training" }),
-        Err(e) => return Err(e.into()),
-    };
-    observer.progress.done();
+    Ok(TrainingData {
+        matrix,
+        params,
+        range,
+        summary,
+    })
+}
+
+/// Stores a fitted `model` of `data` in the run's model directory, with its feature schema
+/// and training range; installs the data stream templates when shipping.
+/// With `meta_only`, the weights are not written (a member of a shared set, whose network is
+/// stored once).
+pub(crate) fn save_trained(
+    mut model: sonar_mvad::MvadModel,
+    data: TrainingData,
+    settings: &Settings,
+    (payload_dir_given, meta_only): (bool, bool),
+    started: Instant,
+) -> Result<TrainOutcome, Error> {
+    let TrainingData {
+        matrix,
+        params,
+        range,
+        mut summary,
+    } = data;
     let epochs_run = model.meta().training.as_ref().map_or(0, |t| t.epochs_run);
     let schema = serde_json::to_value(&matrix.schema).map_err(|e| Error::ModelSchema {
         path: settings.model_path.clone(),
@@ -259,7 +314,11 @@ pub(crate) fn train_from(
     if let (Some(first), Some(last)) = (matrix.bucket_starts.first(), matrix.bucket_starts.last()) {
         meta.training_range = Some((engine_label(*first), engine_label(*last)));
     }
-    model.save(&settings.model_path)?;
+    if meta_only {
+        model.save_meta(&settings.model_path)?;
+    } else {
+        model.save(&settings.model_path)?;
+    }
     if settings.shipping.enabled && settings.shipping.install_templates {
         let client = indexer_client(settings)?;
         let inspector = WriteInspector::new(write_options(settings, payload_dir_given));
