@@ -3,7 +3,7 @@
 //! file; models exported from the reference library (the golden fixtures' format) load too.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -303,6 +303,9 @@ pub struct MvadModel {
     weights: Arc<Weights>,
     native: Arc<NativeNet>,
     device: Device,
+    /// The streaming scorer's fingerprint (a hash of every weight), computed once: a realtime
+    /// poll of a thousand entities checks each state against its model.
+    fingerprint: OnceLock<String>,
 }
 
 impl MvadModel {
@@ -320,6 +323,7 @@ impl MvadModel {
             weights: Arc::new(weights),
             native,
             device,
+            fingerprint: OnceLock::new(),
         })
     }
 
@@ -330,7 +334,14 @@ impl MvadModel {
 
     /// Mutable metadata (to attach a caller schema or training range before saving).
     pub fn meta_mut(&mut self) -> &mut ModelMeta {
+        self.fingerprint = OnceLock::new();
         &mut self.meta
+    }
+
+    /// The streaming scorer's fingerprint of this model (crate::stream), computed once.
+    pub(crate) fn stream_fingerprint(&self) -> &str {
+        self.fingerprint
+            .get_or_init(|| crate::stream::fingerprint(self))
     }
 
     /// The weights.
@@ -363,6 +374,7 @@ impl MvadModel {
             weights: Arc::clone(&self.weights),
             native: Arc::clone(&self.native),
             device: self.device.clone(),
+            fingerprint: OnceLock::new(),
         })
     }
 

@@ -51,7 +51,7 @@ pub struct StreamingScorer<'m> {
     state: ScorerState,
 }
 
-fn fingerprint(model: &MvadModel) -> String {
+pub(crate) fn fingerprint(model: &MvadModel) -> String {
     // FNV-1a over the weights and the scoring metadata.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
@@ -106,7 +106,7 @@ impl<'m> StreamingScorer<'m> {
         Self {
             model,
             state: ScorerState {
-                model_fingerprint: fingerprint(model),
+                model_fingerprint: model.stream_fingerprint().to_owned(),
                 last_label: None,
                 rows: VecDeque::new(),
                 last_valid: vec![None; k],
@@ -118,7 +118,7 @@ impl<'m> StreamingScorer<'m> {
 
     /// Resumes from a saved state; refused if it belongs to another model.
     pub fn resume(model: &'m MvadModel, state: ScorerState) -> Result<Self> {
-        let want = fingerprint(model);
+        let want = model.stream_fingerprint();
         if state.model_fingerprint != want {
             return Err(MvadError::InvalidData(format!(
                 "the saved scorer state belongs to another model ({}), not this one ({want}); delete the state to start over",

@@ -105,6 +105,8 @@ pub struct SharedFit {
     weights: Weights,
     summary: TrainingSummary,
     params: MvadParams,
+    /// The training series' columns, sorted.
+    names: Vec<String>,
 }
 
 impl SharedFit {
@@ -123,11 +125,10 @@ impl SharedFit {
     /// calibration and threshold, each measured on its own training split as [`fit`] does.
     pub fn model_for(&self, frame: &Frame) -> Result<MvadModel> {
         let one = TrainingSeries::new(frame, &self.params)?;
-        let k = self.weights.k;
-        if one.prepared.k() != k {
+        if one.prepared.names != self.names {
             return Err(MvadError::InvalidData(format!(
-                "the series has {} columns, the shared network {k}",
-                one.prepared.k()
+                "the series has the columns {:?}, the shared network was trained on {:?}",
+                one.prepared.names, self.names
             )));
         }
         finish(
@@ -320,6 +321,7 @@ pub fn fit_shared(
         weights,
         summary,
         params: params.clone(),
+        names: series[0].prepared.names.clone(),
     })
 }
 

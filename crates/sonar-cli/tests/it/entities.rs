@@ -187,20 +187,19 @@ pub(super) fn scenario_copy(dir: &Path, edit: &[(&str, &str)]) -> String {
     path.display().to_string()
 }
 
-/// `sonar scenario --use-case SCENARIO --debug --mode batch` in `dir`, which must succeed;
-/// its log.
-fn batch_run(dir: &Path, scenario: &str) -> String {
-    let out = sonar(
-        dir,
-        &[
-            "scenario",
-            "--use-case",
-            scenario,
-            "--debug",
-            "--mode",
-            "batch",
-        ],
-    );
+/// `sonar scenario --use-case SCENARIO --debug --mode batch EXTRA…` in `dir`, which must
+/// succeed; its log.
+fn batch_run(dir: &Path, scenario: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "scenario",
+        "--use-case",
+        scenario,
+        "--debug",
+        "--mode",
+        "batch",
+    ];
+    args.extend_from_slice(extra);
+    let out = sonar(dir, &args);
     let log = text(&out);
     assert_eq!(out.status.code(), Some(0), "{log}");
     log
@@ -219,7 +218,7 @@ fn entities_past_max_entities_are_reported_and_what_cannot_split_is_refused() {
             ),
         ],
     );
-    let log = batch_run(dir.path(), &scenario);
+    let log = batch_run(dir.path(), &scenario, &[]);
     assert!(log.contains("3 entities trained"), "{log}");
     assert!(
         log.contains("not modelled (past training.max_entities): 5 entities"),
@@ -281,20 +280,18 @@ fn entities_past_max_entities_are_reported_and_what_cannot_split_is_refused() {
 #[test]
 fn a_shared_model_set_is_one_network_calibrated_on_each_host() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let scenario = scenario_copy(
-        dir.path(),
-        &[
-            (
-                "max_entities: 100",
-                "max_entities: 100\n  entity_model: shared",
-            ),
-            (
-                "scoring: {smooth_rows: 1}",
-                "scoring: {smooth_rows: 1}\n    epochs: 2",
-            ),
-        ],
-    );
-    let log = batch_run(dir.path(), &scenario);
+    let edits = [
+        (
+            "max_entities: 100",
+            "max_entities: 100\n  entity_model: shared",
+        ),
+        (
+            "scoring: {smooth_rows: 1}",
+            "scoring: {smooth_rows: 1}\n    epochs: 2",
+        ),
+    ];
+    let scenario = scenario_copy(dir.path(), &edits);
+    let log = batch_run(dir.path(), &scenario, &[]);
     assert!(log.contains("8 entities trained"), "{log}");
     // The printed directory is relative to the run's directory.
     let set = dir.path().join(model_set_dir(&log));
@@ -342,9 +339,23 @@ fn a_shared_model_set_is_one_network_calibrated_on_each_host() {
     assert_eq!(columns.len(), 1, "{columns:?}");
     let docs = debug_documents(dir.path());
     assert!(!docs.is_empty(), "{log}");
-    for doc in &docs {
-        entity_of(doc);
+    // Two shards train the same network and together write the same documents.
+    let scores = |docs: &[Value]| -> BTreeMap<String, String> {
+        docs.iter()
+            .map(|d| {
+                let key = format!("{}@{}", entity_of(d), d["timestamp"]);
+                (key, d["anomaly_score"].to_string())
+            })
+            .collect()
+    };
+    let mut split = BTreeMap::new();
+    for shard in ["1/2", "2/2"] {
+        let shard_dir = tempfile::tempdir().expect("temp dir");
+        let copy = scenario_copy(shard_dir.path(), &edits);
+        batch_run(shard_dir.path(), &copy, &["--shard", shard]);
+        split.extend(scores(&debug_documents(shard_dir.path())));
     }
+    assert_eq!(split, scores(&docs));
 
     // A damaged network is refused, naming its file.
     let mut bytes = std::fs::read(&network).expect("network");

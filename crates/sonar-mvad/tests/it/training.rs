@@ -370,7 +370,9 @@ fn a_shared_model_is_one_network_with_each_series_own_normalisation_and_calibrat
         data.values().to_vec(),
     )
     .expect("frame");
-    let err =
-        sonar_mvad::fit_shared(&[data, renamed], &params(1), None, &mut ()).expect_err("refused");
+    let err = sonar_mvad::fit_shared(&[data, renamed.clone()], &params(1), None, &mut ())
+        .expect_err("refused");
     assert!(err.to_string().contains("same columns"), "{err}");
+    let err = shared.model_for(&renamed).expect_err("refused");
+    assert!(err.to_string().contains("trained on"), "{err}");
 }

@@ -471,6 +471,9 @@ pub fn train_entities(
     }
     let mut ranked = census.ranked();
     let mut not_modelled = ranked.split_off(entities.max_entities.min(ranked.len()));
+    // A shared network is trained on the busiest of all modelled entities, whichever shard
+    // owns them, so that every shard trains the same one.
+    let all_modelled = ranked.clone();
     if let Some(shard) = settings.shard {
         // Every shard ranks the same census, so the shards' members together are exactly the
         // unsharded set's.
@@ -519,7 +522,7 @@ pub fn train_entities(
             let (schema, shared, kept) = train_shared(
                 settings,
                 entities,
-                &ranked,
+                &all_modelled,
                 range,
                 source.as_mut(),
                 (clock, progress, stop),
@@ -664,8 +667,9 @@ const SHARED_EPOCH_WINDOWS: usize = 4096;
 
 /// Trains a shared model's network: the fleet's vocabularies (the scenario's own training
 /// features over the window), then one network on the series of the first
-/// [`SHARED_TRAINING_ENTITIES`] of `ranked`. Returns the schema, the network, and the
-/// training data of those entities, to make their members without fetching again.
+/// [`SHARED_TRAINING_ENTITIES`] of `ranked` (all shards' entities: training is deterministic,
+/// so every `--shard` process trains the same network). Returns the schema, the network, and
+/// the training data of those entities, to make their members without fetching again.
 #[allow(clippy::type_complexity)]
 fn train_shared(
     settings: &Settings,
