@@ -37,6 +37,7 @@ use super::train::{
 use super::{open_source, Clock, Phase, Progress, RunSummary, StopFlag};
 use crate::config::Settings;
 use crate::detect::entity::{value_text, Entity};
+use crate::features::FeatureSchema;
 use crate::field::FieldPath;
 use crate::sink::AnomalySink;
 use crate::source::{AlertQuery, EntityFeatures, EntityMatrices, TimeRange};
@@ -286,6 +287,39 @@ fn batch_query(
     }
 }
 
+/// The features of a batch of entities over `span` in one pass
+/// ([`crate::source::AlertSource::entity_features`]); the entities are those `features` names.
+fn batch_features(
+    source: &mut dyn crate::source::AlertSource,
+    settings: &Settings,
+    entities: &EntitySettings,
+    span: TimeRange,
+    features: EntityFeatures<'_>,
+) -> Result<Option<EntityMatrices>, Error> {
+    let keys: Vec<Vec<String>> = match features {
+        EntityFeatures::Training { entities, .. } => entities.to_vec(),
+        EntityFeatures::Detection { schemas } => schemas.iter().map(|(k, _)| k.clone()).collect(),
+    };
+    let query = batch_query(settings, &entities.fields, span, &keys);
+    source.entity_features(&query, &entities.fields, features)
+}
+
+/// Every one of `keys` with the same `schema` (a shared set's members).
+fn keyed<'s>(
+    keys: &[Vec<String>],
+    schema: &'s FeatureSchema,
+) -> Vec<(Vec<String>, &'s FeatureSchema)> {
+    keys.iter().map(|key| (key.clone(), schema)).collect()
+}
+
+/// A training failure of `entity`, naming it.
+fn training_failed(settings: &Settings, entity: &Entity, e: Error) -> Error {
+    Error::Entities {
+        scenario: scenario_name(settings),
+        problem: format!("training entity {}: {e}", entity.label()),
+    }
+}
+
 /// The settings of one entity's run: the scenario's, restricted to `entity`, with the model
 /// directory `model_dir`.
 pub fn entity_settings(settings: &Settings, entity: &Entity, model_dir: PathBuf) -> Settings {
@@ -507,10 +541,6 @@ pub fn train_entities(
     let mut outcomes = Vec::with_capacity(ranked.len());
     let mut summary = RunSummary::default();
     let mut source = open_source(settings, Phase::Training)?;
-    let entity_error = |entity: &Entity, e: Error| Error::Entities {
-        scenario: scenario_name(settings),
-        problem: format!("training entity {}: {e}", entity.label()),
-    };
     // A shared model: the fleet's vocabularies, and one network trained on the busiest
     // entities' series, whose features are kept for their members.
     let (schema, shared, mut kept) = match entities.model {
@@ -558,22 +588,15 @@ pub fn train_entities(
                 EntityMatrices::new()
             } else {
                 progress.phase("computing the entities' features");
-                let schemas: Vec<_> = match &schema {
-                    Some(schema) => keys.iter().map(|key| (key.clone(), schema)).collect(),
-                    None => Vec::new(),
+                let schemas = schema.as_ref().map(|s| keyed(&keys, s)).unwrap_or_default();
+                let features = match &schema {
+                    Some(_) => EntityFeatures::Detection { schemas: &schemas },
+                    None => EntityFeatures::Training {
+                        plan: &plan,
+                        entities: &keys,
+                    },
                 };
-                source
-                    .entity_features(
-                        &batch_query(settings, &entities.fields, range, &keys),
-                        &entities.fields,
-                        match &schema {
-                            Some(_) => EntityFeatures::Detection { schemas: &schemas },
-                            None => EntityFeatures::Training {
-                                plan: &plan,
-                                entities: &keys,
-                            },
-                        },
-                    )?
+                batch_features(source.as_mut(), settings, entities, range, features)?
                     .unwrap_or_default()
             };
         }
@@ -602,7 +625,7 @@ pub fn train_entities(
                         progress,
                         stop,
                     )
-                    .map_err(|e| entity_error(entity, e))?,
+                    .map_err(|e| training_failed(settings, entity, e))?,
                 };
                 let model = data
                     .matrix
@@ -613,7 +636,7 @@ pub fn train_entities(
                 })
             }
         }
-        .map_err(|e| entity_error(entity, e))?;
+        .map_err(|e| training_failed(settings, entity, e))?;
         let mut files = BTreeMap::new();
         let stored = if shared.is_some() {
             &MEMBER_FILES[1..]
@@ -680,7 +703,7 @@ fn train_shared(
     (clock, progress, stop): (&dyn Clock, &mut dyn Progress, &StopFlag),
 ) -> Result<
     (
-        crate::features::FeatureSchema,
+        FeatureSchema,
         sonar_mvad::SharedFit,
         BTreeMap<Vec<String>, TrainingData>,
     ),
@@ -699,14 +722,9 @@ fn train_shared(
     let keys: Vec<Vec<String>> = training.iter().map(|(e, _)| e.values()).collect();
     let mut prefetched = if prefetches(settings) {
         progress.phase("computing the entities' features");
-        let schemas: Vec<_> = keys.iter().map(|key| (key.clone(), &schema)).collect();
-        source
-            .entity_features(
-                &batch_query(settings, &entities.fields, range, &keys),
-                &entities.fields,
-                EntityFeatures::Detection { schemas: &schemas },
-            )?
-            .unwrap_or_default()
+        let schemas = keyed(&keys, &schema);
+        let features = EntityFeatures::Detection { schemas: &schemas };
+        batch_features(source, settings, entities, range, features)?.unwrap_or_default()
     } else {
         EntityMatrices::new()
     };
@@ -724,10 +742,7 @@ fn train_shared(
             progress,
             stop,
         )
-        .map_err(|e| Error::Entities {
-            scenario: scenario_name(settings),
-            problem: format!("training entity {}: {e}", entity.label()),
-        })?;
+        .map_err(|e| training_failed(settings, entity, e))?;
         frames.push(data.matrix.to_frame()?);
         params.get_or_insert_with(|| data.params.clone());
         kept.insert(entity.values(), data);
@@ -976,14 +991,9 @@ pub fn detect_entities(
                 schemas.push((member.entity.values(), &model.schema));
             }
             if let Some(span) = span {
-                let keys: Vec<Vec<String>> = schemas.iter().map(|(k, _)| k.clone()).collect();
                 progress.phase("computing the entities' features");
-                prefetched = source
-                    .entity_features(
-                        &batch_query(settings, &entities.fields, span, &keys),
-                        &entities.fields,
-                        EntityFeatures::Detection { schemas: &schemas },
-                    )?
+                let features = EntityFeatures::Detection { schemas: &schemas };
+                prefetched = batch_features(source.as_mut(), settings, entities, span, features)?
                     .unwrap_or_default();
             }
         }
@@ -1121,12 +1131,9 @@ pub fn run_realtime_entities(
                     schemas.push((member.entity.values(), &model.schema));
                 }
                 if let Some(chunk_span) = chunk_span {
-                    let keys: Vec<Vec<String>> = schemas.iter().map(|(k, _)| k.clone()).collect();
-                    match source.entity_features(
-                        &batch_query(settings, &entities.fields, chunk_span, &keys),
-                        &entities.fields,
-                        EntityFeatures::Detection { schemas: &schemas },
-                    ) {
+                    let features = EntityFeatures::Detection { schemas: &schemas };
+                    match batch_features(source.as_mut(), settings, entities, chunk_span, features)
+                    {
                         Ok(matrices) => prefetched = matrices.unwrap_or_default(),
                         // Each entity's poll meets the same trouble and backs off.
                         Err(e) if super::is_transient(&e) => {
