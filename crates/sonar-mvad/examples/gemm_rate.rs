@@ -7,6 +7,8 @@
 //! ```text
 //! cargo run --release -p sonar-mvad --example gemm_rate            # rayon threads: all cores
 //! RAYON_NUM_THREADS=1 cargo run --release -p sonar-mvad --example gemm_rate
+//! cargo run --release -p sonar-mvad --example gemm_rate native          # the native forward only
+//! cargo run --release -p sonar-mvad --example gemm_rate native-batch    # ... and only in batches
 //! ```
 
 use std::time::Instant;
@@ -66,6 +68,31 @@ fn burn_matmul(device: &Device, m: usize, k: usize, n: usize) {
     );
 }
 
+fn kernel_matmul(m: usize, inner: usize, n: usize) {
+    use sonar_mvad::kernel::{matmul_acc, Padded};
+    struct Product<'a>(&'a [f32], usize, usize, &'a Padded, &'a mut [f32]);
+    impl pulp::WithSimd for Product<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, simd: S) {
+            matmul_acc(simd, self.0, self.1, self.2, self.3, self.4);
+        }
+    }
+    let a: Vec<f32> = (0..m * inner).map(|i| (i % 97) as f32 * 0.01).collect();
+    let b: Vec<f32> = (0..inner * n).map(|i| (i % 89) as f32 * 0.01).collect();
+    let b = Padded::from_rows(&b, inner, n);
+    let mut out = vec![0.0f32; m * b.stride()];
+    let arch = pulp::Arch::new();
+    rate(
+        &format!("kernel matmul_acc [{m}, {inner}] x [{inner}, {n}]"),
+        2.0 * (m * inner * n) as f64,
+        || {
+            arch.dispatch(Product(&a, inner, m, &b, &mut out));
+            std::hint::black_box(&out);
+        },
+    );
+}
+
 fn main() {
     println!(
         "rayon threads: {}, cores: {}",
@@ -73,7 +100,9 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let device = Device::flex();
-    let only_native = std::env::args().nth(1).as_deref() == Some("native");
+    let arg = std::env::args().nth(1);
+    let only_native = arg.as_deref().is_some_and(|a| a.starts_with("native"));
+    let batch_only = arg.as_deref() == Some("native-batch");
     if !only_native {
         burn_matmul(&device, 1024, 1024, 1024);
         // The GRU at k = 40, batch 128, T = 100: input projection, one recurrent step, and the
@@ -81,6 +110,11 @@ fn main() {
         burn_matmul(&device, 128 * 100, 120, 300);
         burn_matmul(&device, 128, 100, 300);
         burn_matmul(&device, 120, 128 * 100, 300);
+    }
+    // The native forward's own product (`sonar_mvad::kernel`) at the GRU's shapes: a group of
+    // eight windows' recurrent step, and the input projection of all 100 steps of eight.
+    for (m, inner) in [(8, 100), (800, 120)] {
+        kernel_matmul(m, inner, 300);
     }
     // The native forward (plain loops) over 256 windows at k = 40, W = 100, as scoring runs it.
     let k = 40;
@@ -98,6 +132,9 @@ fn main() {
         },
     );
     let per = w * k;
+    if batch_only {
+        return;
+    }
     rate(
         &format!("native forward, one window at a time, k = {k}"),
         n as f64 * forward_flops(k, w),

@@ -18,9 +18,13 @@
 //! query_j)`, `dkey_i = Σ_j dS_ij`, `dquery_j = Σ_i dS_ij`, `da_key = Vᵀ·dkey`,
 //! `da_query = Vᵀ·dquery`.
 
+use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 
-use crate::native::{dot, feature_attention, pooled, time_attention, LEAKY_SLOPE};
+use crate::kernel::{matmul_acc, Padded};
+use crate::native::{
+    dot, feature_attention, feature_nodes, pooled, time_attention, time_nodes, LEAKY_SLOPE,
+};
 use crate::weights::GAT_WINDOW as T;
 
 /// The trainable vectors of both attentions and the fixed smoothing kernel, on the host.
@@ -87,20 +91,18 @@ impl EncodeParams {
             .zip(tape.feat_attn.par_chunks_exact_mut(k * k))
             .enumerate()
             .for_each(|(b, (((seq, z), time_attn), feat_attn))| {
-                z.copy_from_slice(&pooled(
-                    &self.kernel,
-                    &x[b * per_window..(b + 1) * per_window],
-                    k,
-                ));
-                for (t, row) in seq.chunks_exact_mut(3 * k).enumerate() {
-                    row[..k].copy_from_slice(&z[t * k..(t + 1) * k]);
-                }
-                let vectors = (&self.feat.0[..], &self.feat.1[..]);
-                let mask = &feat_mask[b * k * k..(b + 1) * k * k];
-                feature_attention(z, k, vectors, Some(mask), feat_attn, seq);
-                let vectors = (&self.time.0[..], &self.time.1[..]);
-                let mask = &time_mask[b * T * T..(b + 1) * T * T];
-                time_attention(z, k, vectors, Some(mask), time_attn, seq);
+                pulp::Arch::new().dispatch(EncodeWindow {
+                    params: self,
+                    x: &x[b * per_window..(b + 1) * per_window],
+                    masks: (
+                        &time_mask[b * T * T..(b + 1) * T * T],
+                        &feat_mask[b * k * k..(b + 1) * k * k],
+                    ),
+                    z,
+                    time_attn,
+                    feat_attn,
+                    seq,
+                });
             });
         seq
     }
@@ -118,21 +120,19 @@ impl EncodeParams {
         let per_window: Vec<EncodeGrads> = (0..batch)
             .into_par_iter()
             .map(|b| {
-                let z = &tape.z[b * T * k..(b + 1) * T * k];
-                let dseq = &dseq[b * T * 3 * k..(b + 1) * T * 3 * k];
-                let time = self.time_backward(
-                    z,
-                    dseq,
-                    &tape.time_attn[b * T * T..(b + 1) * T * T],
-                    &time_mask[b * T * T..(b + 1) * T * T],
-                );
-                let feat = self.feat_backward(
-                    z,
-                    dseq,
-                    &tape.feat_attn[b * k * k..(b + 1) * k * k],
-                    &feat_mask[b * k * k..(b + 1) * k * k],
-                );
-                EncodeGrads { time, feat }
+                pulp::Arch::new().dispatch(BackwardWindow {
+                    params: self,
+                    z: &tape.z[b * T * k..(b + 1) * T * k],
+                    dseq: &dseq[b * T * 3 * k..(b + 1) * T * 3 * k],
+                    attns: (
+                        &tape.time_attn[b * T * T..(b + 1) * T * T],
+                        &tape.feat_attn[b * k * k..(b + 1) * k * k],
+                    ),
+                    masks: (
+                        &time_mask[b * T * T..(b + 1) * T * T],
+                        &feat_mask[b * k * k..(b + 1) * k * k],
+                    ),
+                })
             })
             .collect();
         // Summed in window order: the same result on any number of threads.
@@ -154,71 +154,77 @@ impl EncodeParams {
 
     /// One window's time attention: nodes are the `T` rows of `z`, `dseq` columns `2k..3k`
     /// the output's gradient.
-    fn time_backward(
+    #[inline(always)]
+    fn time_backward<S: Simd>(
         &self,
+        simd: S,
         z: &[f32],
         dseq: &[f32],
         attn: &[f32],
         mask: &[f32],
     ) -> (Vec<f32>, Vec<f32>) {
         let k = z.len() / T;
-        let key: Vec<f32> = z.chunks_exact(k).map(|r| dot(r, &self.time.0)).collect();
-        let query: Vec<f32> = z.chunks_exact(k).map(|r| dot(r, &self.time.1)).collect();
-        // dA_ij = (G_i · z_j) · M_ij.
-        let mut d_attn = vec![0.0f32; T * T];
-        for i in 0..T {
-            let g = &dseq[i * 3 * k + 2 * k..(i + 1) * 3 * k];
-            let row = &mut d_attn[i * T..(i + 1) * T];
-            for (j, d) in row.iter_mut().enumerate() {
-                *d = dot(g, &z[j * k..(j + 1) * k]) * mask[i * T + j];
-            }
-        }
+        let (key, query) = time_nodes(z, k, (&self.time.0, &self.time.1));
+        // dA = (G·Zᵀ) ⊙ M, G the rows of `dseq` from column 2k.
+        let z_t = Padded::from_torch(z, T, k);
+        let mut product = vec![0.0f32; T * z_t.stride()];
+        matmul_acc(simd, &dseq[2 * k..], 3 * k, T, &z_t, &mut product);
+        let mut d_attn = masked_rows(&product, z_t.stride(), mask, T);
         let (d_key, d_query) = score_backward(attn, &mut d_attn, &key, &query);
         (project(z, k, &d_key), project(z, k, &d_query))
     }
 
     /// One window's feature attention: nodes are the `k` columns of `z`, `dseq` columns
     /// `k..2k` the output's gradient (transposed: `G[i, t] = dseq[t, k + i]`).
-    fn feat_backward(
+    #[inline(always)]
+    fn feat_backward<S: Simd>(
         &self,
+        simd: S,
         z: &[f32],
         dseq: &[f32],
         attn: &[f32],
         mask: &[f32],
     ) -> (Vec<f32>, Vec<f32>) {
         let k = z.len() / T;
-        let mut key = vec![0.0f32; k];
-        let mut query = vec![0.0f32; k];
-        for t in 0..T {
-            let row = &z[t * k..(t + 1) * k];
-            let (fk, fq) = (self.feat.0[t], self.feat.1[t]);
-            for j in 0..k {
-                key[j] += row[j] * fk;
-                query[j] += row[j] * fq;
+        let (key, query) = feature_nodes(z, k, (&self.feat.0, &self.feat.1));
+        // dA_ij = Σ_t G[i, t] z[t, j], then ⊙ M: rows of G (`[k, T]`) times Z.
+        let mut g = vec![0.0f32; k * T];
+        for (t, row) in dseq.chunks_exact(3 * k).enumerate() {
+            for (i, v) in row[k..2 * k].iter().enumerate() {
+                g[i * T + t] = *v;
             }
         }
-        // dA_ij = Σ_t G[i, t] z[t, j], then ⊙ M.
-        let mut d_attn = vec![0.0f32; k * k];
-        for t in 0..T {
-            let zt = &z[t * k..(t + 1) * k];
-            let g = &dseq[t * 3 * k + k..t * 3 * k + 2 * k];
-            for (i, &gi) in g.iter().enumerate() {
-                d_attn[i * k..(i + 1) * k]
-                    .iter_mut()
-                    .zip(zt)
-                    .for_each(|(d, v)| *d += gi * v);
-            }
-        }
-        d_attn.iter_mut().zip(mask).for_each(|(d, m)| *d *= m);
+        let z_padded = Padded::from_rows(z, T, k);
+        let mut product = vec![0.0f32; k * z_padded.stride()];
+        matmul_acc(simd, &g, T, k, &z_padded, &mut product);
+        let mut d_attn = masked_rows(&product, z_padded.stride(), mask, k);
         let (d_key, d_query) = score_backward(attn, &mut d_attn, &key, &query);
         // key_i = Σ_t z[t, i] a[t]: da[t] = Σ_i dkey_i z[t, i].
-        let through = |d: &[f32]| -> Vec<f32> { z.chunks_exact(k).map(|r| dot(r, d)).collect() };
-        (through(&d_key), through(&d_query))
+        let mut da_key = Vec::with_capacity(T);
+        let mut da_query = Vec::with_capacity(T);
+        for row in z.chunks_exact(k) {
+            da_key.push(dot(row, &d_key));
+            da_query.push(dot(row, &d_query));
+        }
+        (da_key, da_query)
     }
+}
+
+/// The first `n` columns of the rows of `product` (`stride` apart) times `mask` (`[n, n]`).
+#[inline(always)]
+fn masked_rows(product: &[f32], stride: usize, mask: &[f32], n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n * n);
+    for (p, m) in product.chunks_exact(stride).zip(mask.chunks_exact(n)) {
+        for (p, m) in p.iter().zip(m) {
+            out.push(p * m);
+        }
+    }
+    out
 }
 
 /// Softmax and LeakyReLU backward for one attention map: from `d_attn` (`dA`, overwritten)
 /// and `A`, the gradients of the node keys and queries.
+#[inline(always)]
 fn score_backward(
     attn: &[f32],
     d_attn: &mut [f32],
@@ -245,10 +251,81 @@ fn score_backward(
 }
 
 /// `Zᵀ·d` for `z` `[T, k]` and `d` `[T]`: the gradient of a vector `a` with `s = Z·a`.
+#[inline(always)]
 fn project(z: &[f32], k: usize, d: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0f32; k];
     for (row, &dv) in z.chunks_exact(k).zip(d) {
         out.iter_mut().zip(row).for_each(|(o, v)| *o += dv * v);
     }
     out
+}
+
+/// The backward pass of one window under [`pulp::Arch::dispatch`].
+struct BackwardWindow<'a> {
+    params: &'a EncodeParams,
+    z: &'a [f32],
+    dseq: &'a [f32],
+    /// `(time [T, T], feature [k, k])` attention maps of the forward pass.
+    attns: (&'a [f32], &'a [f32]),
+    /// Their dropout masks.
+    masks: (&'a [f32], &'a [f32]),
+}
+
+impl WithSimd for BackwardWindow<'_> {
+    type Output = EncodeGrads;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> EncodeGrads {
+        let p = self.params;
+        let time = p.time_backward(simd, self.z, self.dseq, self.attns.0, self.masks.0);
+        let feat = p.feat_backward(simd, self.z, self.dseq, self.attns.1, self.masks.1);
+        EncodeGrads { time, feat }
+    }
+}
+
+/// The forward pass of one window under [`pulp::Arch::dispatch`] (`crate::kernel`).
+struct EncodeWindow<'a> {
+    params: &'a EncodeParams,
+    x: &'a [f32],
+    /// `(time [T, T], feature [k, k])` dropout masks.
+    masks: (&'a [f32], &'a [f32]),
+    z: &'a mut [f32],
+    time_attn: &'a mut [f32],
+    feat_attn: &'a mut [f32],
+    seq: &'a mut [f32],
+}
+
+impl WithSimd for EncodeWindow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let p = self.params;
+        let k = p.time.0.len();
+        self.z.copy_from_slice(&pooled(&p.kernel, self.x, k));
+        for (row, z) in self.seq.chunks_exact_mut(3 * k).zip(self.z.chunks_exact(k)) {
+            row[..k].copy_from_slice(z);
+        }
+        let vectors = (&p.feat.0[..], &p.feat.1[..]);
+        let (time_mask, feat_mask) = self.masks;
+        feature_attention(
+            simd,
+            self.z,
+            k,
+            vectors,
+            Some(feat_mask),
+            self.feat_attn,
+            self.seq,
+        );
+        let vectors = (&p.time.0[..], &p.time.1[..]);
+        time_attention(
+            simd,
+            self.z,
+            k,
+            vectors,
+            Some(time_mask),
+            self.time_attn,
+            self.seq,
+        );
+    }
 }

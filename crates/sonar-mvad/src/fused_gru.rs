@@ -15,8 +15,10 @@
 //! [`crate::net::Gru`] to float rounding (tests below).
 
 use burn::tensor::{Device, Tensor, TensorData};
+use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 
+use crate::kernel::{matmul_acc, Padded};
 use crate::native::gru_cell;
 use crate::weights::HIDDEN;
 
@@ -154,14 +156,38 @@ impl GruParams {
         steps: usize,
         tape: &mut RowsTape,
     ) -> Vec<f32> {
+        pulp::Arch::new().dispatch(ForwardRows {
+            params: self,
+            x,
+            batch,
+            steps,
+            tape,
+        })
+    }
+
+    /// [`GruParams::forward_rows`] in the SIMD the CPU has (`crate::kernel`).
+    #[inline(always)]
+    fn forward_rows_simd<S: Simd>(
+        &self,
+        simd: S,
+        x: Vec<f32>,
+        batch: usize,
+        steps: usize,
+        tape: &mut RowsTape,
+    ) -> Vec<f32> {
         let device = self.w_ih.device();
         let input = x.len() / (batch * steps);
-        let x = matrix(x, batch * steps, input, &device);
-        // Every step's input projection in one product, bias added: [B·T, 3H], batch-major.
-        let mut gi = host(x.clone().matmul(self.w_ih.clone()));
-        for row in gi.chunks_exact_mut(3 * H) {
-            row.iter_mut().zip(&self.b_ih).for_each(|(g, b)| *g += b);
+        // Every step's input projection in one product, bias first: [B·T, 3H], batch-major,
+        // rows padded to the stride.
+        let w_ih = Padded::from_rows(&host(self.w_ih.clone()), input, 3 * H);
+        let stride = w_ih.stride();
+        let b_ih = Padded::padded_row(&self.b_ih);
+        let mut gi = vec![0.0f32; batch * steps * stride];
+        for row in gi.chunks_exact_mut(stride) {
+            row.copy_from_slice(&b_ih);
         }
+        matmul_acc(simd, &x, input, batch * steps, &w_ih, &mut gi);
+        let x = matrix(x, batch * steps, input, &device);
         let cells = steps * batch * H;
         tape.batch = batch;
         tape.steps = steps;
@@ -176,25 +202,26 @@ impl GruParams {
         ] {
             buffer.resize(cells, 0.0);
         }
+        // The recurrent product of each step on the host, rows of `gh` padded to the stride.
+        let w_hh = Padded::from_rows(&host(self.w_hh.clone()), H, 3 * H);
+        let b_hh = Padded::padded_row(&self.b_hh);
+        let mut gh = vec![0.0f32; batch * stride];
         let mut h = vec![0.0f32; batch * H];
         let mut rz = vec![0.0f32; 2 * H];
         let mut n = vec![0.0f32; H];
         for s in 0..steps {
             let at = s * batch * H;
             tape.h_prev[at..at + batch * H].copy_from_slice(&h);
-            let gh = if s == 0 {
-                // h₀ = 0: the recurrent product is the bias alone.
-                self.b_hh.repeat(batch)
-            } else {
-                let mut gh = host(matrix(h.clone(), batch, H, &device).matmul(self.w_hh.clone()));
-                for row in gh.chunks_exact_mut(3 * H) {
-                    row.iter_mut().zip(&self.b_hh).for_each(|(g, b)| *g += b);
-                }
-                gh
-            };
+            for row in gh.chunks_exact_mut(stride) {
+                row.copy_from_slice(&b_hh);
+            }
+            if s > 0 {
+                // h₀ = 0: at the first step the recurrent product is the bias alone.
+                matmul_acc(simd, &h, H, batch, &w_hh, &mut gh);
+            }
             for b in 0..batch {
-                let gi = &gi[(b * steps + s) * 3 * H..(b * steps + s + 1) * 3 * H];
-                let gh = &gh[b * 3 * H..(b + 1) * 3 * H];
+                let gi = &gi[(b * steps + s) * stride..(b * steps + s) * stride + 3 * H];
+                let gh = &gh[b * stride..b * stride + 3 * H];
                 gru_cell(gi, gh, &mut h[b * H..(b + 1) * H], &mut rz, &mut n);
                 let cell = at + b * H..at + (b + 1) * H;
                 tape.r[cell.clone()].copy_from_slice(&rz[..H]);
@@ -206,11 +233,29 @@ impl GruParams {
         h
     }
 
-    fn backward_rows(&self, tape: &mut RowsTape, mut dh: Vec<f32>) -> GruGrads {
+    fn backward_rows(&self, tape: &mut RowsTape, dh: Vec<f32>) -> GruGrads {
+        pulp::Arch::new().dispatch(BackwardRows {
+            params: self,
+            tape,
+            dh,
+        })
+    }
+
+    /// [`GruParams::backward_rows`] in the SIMD the CPU has (`crate::kernel`).
+    #[inline(always)]
+    fn backward_rows_simd<S: Simd>(
+        &self,
+        simd: S,
+        tape: &mut RowsTape,
+        mut dh: Vec<f32>,
+    ) -> GruGrads {
         let device = self.w_ih.device();
         let (batch, steps, input) = (tape.batch, tape.steps, tape.input);
         let x = tape.x.take().expect("backward follows a forward pass");
-        let w_hh_t = self.w_hh.clone().transpose(); // [3H, H]
+        // W_hhᵀ `[3H, H]` on the host, for the gradient through each step's recurrent product.
+        let w_hh_t = Padded::from_torch(&host(self.w_hh.clone()), H, 3 * H);
+        let stride = w_hh_t.stride();
+        let mut through = vec![0.0f32; batch * stride];
 
         // Gate-input gradients: dgi batch-major [B·T, 3H] (rows as x), dgh time-major [T·B, 3H]
         // (rows as h_prev).
@@ -264,11 +309,17 @@ impl GruParams {
             }
             if s > 0 {
                 let rows = &dgh[s * batch * 3 * H..(s + 1) * batch * 3 * H];
-                let through =
-                    host(matrix(rows.to_vec(), batch, 3 * H, &device).matmul(w_hh_t.clone()));
-                dh.iter_mut()
-                    .zip(dh_direct.iter().zip(&through))
-                    .for_each(|(d, (a, t))| *d = a + t);
+                through.fill(0.0);
+                matmul_acc(simd, rows, 3 * H, batch, &w_hh_t, &mut through);
+                for ((d, a), t) in dh
+                    .chunks_exact_mut(H)
+                    .zip(dh_direct.chunks_exact(H))
+                    .zip(through.chunks_exact(stride))
+                {
+                    d.iter_mut()
+                        .zip(a.iter().zip(t))
+                        .for_each(|(d, (a, t))| *d = a + t);
+                }
             }
         }
         let b_ih = column_sums(&dgi, 3 * H);
@@ -285,5 +336,46 @@ impl GruParams {
             b_ih,
             b_hh,
         }
+    }
+}
+
+/// [`GruParams::forward_rows_simd`] under [`pulp::Arch::dispatch`].
+struct ForwardRows<'a> {
+    params: &'a GruParams,
+    x: Vec<f32>,
+    batch: usize,
+    steps: usize,
+    tape: &'a mut RowsTape,
+}
+
+impl WithSimd for ForwardRows<'_> {
+    type Output = Vec<f32>;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> Vec<f32> {
+        let ForwardRows {
+            params,
+            x,
+            batch,
+            steps,
+            tape,
+        } = self;
+        params.forward_rows_simd(simd, x, batch, steps, tape)
+    }
+}
+
+/// [`GruParams::backward_rows_simd`] under [`pulp::Arch::dispatch`].
+struct BackwardRows<'a> {
+    params: &'a GruParams,
+    tape: &'a mut RowsTape,
+    dh: Vec<f32>,
+}
+
+impl WithSimd for BackwardRows<'_> {
+    type Output = GruGrads;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> GruGrads {
+        self.params.backward_rows_simd(simd, self.tape, self.dh)
     }
 }

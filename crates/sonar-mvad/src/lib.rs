@@ -10,6 +10,7 @@ mod error;
 mod frame;
 pub mod fused_encode;
 pub mod fused_gru;
+pub mod kernel;
 pub mod native;
 pub mod net;
 mod params;

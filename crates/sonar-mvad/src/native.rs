@@ -13,45 +13,42 @@
 //! `native_forward_matches_the_burn_network`), well inside the golden tolerances, which the
 //! scoring tests check through this path.
 
+use std::borrow::Cow;
+
+use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 
+use crate::kernel::{matmul_acc, Padded};
 use crate::weights::{Weights, BATCH_NORMS, GAT_WINDOW as T, HIDDEN as H, KERNEL};
 
 pub(crate) const LEAKY_SLOPE: f32 = 0.2;
+/// Windows that go through the GRU together (see [`NativeNet::group`]).
+const GROUP: usize = 8;
 const BN_EPS: f32 = 1e-5;
 
-/// A linear layer applied to one vector, weights stored `[in, out]`.
+/// A linear layer applied to one vector: weights `[in, out]` with padded rows, bias padded.
 #[derive(Debug, Clone)]
 struct Dense {
-    w: Vec<f32>,
+    w: Padded,
     b: Vec<f32>,
-    n_in: usize,
 }
 
 impl Dense {
     /// From torch's `[out, in]` weight and `[out]` bias under `prefix`.
     fn new(weights: &Weights, prefix: &str) -> Self {
         let w = weights.get(&format!("{prefix}.weight"));
-        Self::from_torch(
-            &w.data,
-            w.shape[0],
-            w.shape[1],
-            &weights.get(&format!("{prefix}.bias")).data,
-        )
-    }
-
-    fn from_torch(w: &[f32], n_out: usize, n_in: usize, b: &[f32]) -> Self {
         Self {
-            w: transpose(w, n_out, n_in),
-            b: b.to_vec(),
-            n_in,
+            w: Padded::from_torch(&w.data, w.shape[0], w.shape[1]),
+            b: Padded::padded_row(&weights.get(&format!("{prefix}.bias")).data),
         }
     }
 
     /// `x`: `[in]` → `[out]`.
-    fn forward(&self, x: &[f32]) -> Vec<f32> {
+    #[inline(always)]
+    fn forward<S: Simd>(&self, simd: S, x: &[f32]) -> Vec<f32> {
         let mut out = self.b.clone();
-        gemv_acc(&self.w, &x[..self.n_in], &mut out);
+        matmul_acc(simd, x, x.len(), 1, &self.w, &mut out);
+        out.truncate(self.w.cols());
         out
     }
 }
@@ -79,6 +76,7 @@ impl Norm {
         }
     }
 
+    #[inline(always)]
     fn apply(&self, x: &mut [f32]) {
         for (i, v) in x.iter_mut().enumerate() {
             *v = (*v - self.mean[i]) * self.inv_std[i] * self.gamma[i] + self.beta[i];
@@ -95,10 +93,11 @@ pub struct NativeNet {
     time_query: Vec<f32>,
     feat_key: Vec<f32>,
     feat_query: Vec<f32>,
-    /// GRU input weights `[3k, 3H]`, recurrent weights `[H, 3H]`, gate order r, z, n.
-    w_ih: Vec<f32>,
+    /// GRU input weights `[3k, 3H]`, recurrent weights `[H, 3H]`, gate order r, z, n; the
+    /// biases padded as the weights' rows.
+    w_ih: Padded,
     b_ih: Vec<f32>,
-    w_hh: Vec<f32>,
+    w_hh: Padded,
     b_hh: Vec<f32>,
     fc_norm: Norm,
     fc: [Dense; 3],
@@ -131,8 +130,9 @@ impl NativeNet {
         let data = |name: &str| weights.get(name).data.clone();
         let torch_t = |name: &str| {
             let t = weights.get(name);
-            transpose(&t.data, t.shape[0], t.shape[1])
+            Padded::from_torch(&t.data, t.shape[0], t.shape[1])
         };
+        let bias = |name: &str| Padded::padded_row(&weights.get(name).data);
         let [fc, enc0, enc1, dec0, dec1] = BATCH_NORMS.map(|p| Norm::new(weights, p));
         Self {
             k: weights.k,
@@ -142,9 +142,9 @@ impl NativeNet {
             feat_key: data("feat_gat.weight_key"),
             feat_query: data("feat_gat.weight_query"),
             w_ih: torch_t("gru.weight_ih_l0"),
-            b_ih: data("gru.bias_ih_l0"),
+            b_ih: bias("gru.bias_ih_l0"),
             w_hh: torch_t("gru.weight_hh_l0"),
-            b_hh: data("gru.bias_hh_l0"),
+            b_hh: bias("gru.bias_hh_l0"),
             fc_norm: fc,
             fc: ["fc_layers.2", "fc_layers.4", "fc_layers.6"].map(|p| Dense::new(weights, p)),
             enc: [
@@ -162,58 +162,89 @@ impl NativeNet {
         }
     }
 
-    /// Forward over `n` windows `x` (`[n, W, k]`, row-major), in parallel over windows.
+    /// Forward over `n` windows `x` (`[n, W, k]`, row-major), in parallel over groups of
+    /// windows.
     pub fn forward(&self, x: &[f32], n: usize) -> Vec<WindowResult> {
         if n == 0 {
             return Vec::new();
         }
         let per = x.len() / n;
-        if n == 1 {
-            return vec![self.forward_window(x)];
+        if n <= GROUP {
+            return self.forward_group(&x[..n * per], n);
         }
-        x.par_chunks_exact(per)
-            .map(|window| self.forward_window(window))
+        x[..n * per]
+            .par_chunks(GROUP * per)
+            .flat_map_iter(|group| self.forward_group(group, group.len() / per))
             .collect()
     }
 
     /// Forward over one window `[W, k]`.
     pub fn forward_window(&self, x: &[f32]) -> WindowResult {
-        let (seq, feat_attn) = self.encode(x);
-        let h = self.gru(&seq);
-        self.heads(h, feat_attn)
+        let mut out = self.forward_group(x, 1);
+        out.pop().expect("one window in, one result out")
+    }
+
+    /// Forward over `n` windows, run in the widest SIMD the CPU has ([`crate::kernel`]).
+    fn forward_group(&self, x: &[f32], n: usize) -> Vec<WindowResult> {
+        pulp::Arch::new().dispatch(Group { net: self, x, n })
+    }
+
+    /// The windows of a group go through the GRU together, so each recurrent and input
+    /// product multiplies several rows at once; every window's result is the one it would
+    /// have alone ([`crate::kernel::matmul_acc`]).
+    #[inline(always)]
+    fn group<S: Simd>(&self, simd: S, x: &[f32], n: usize) -> Vec<WindowResult> {
+        // Plain loops, not iterator adapters: a closure handed to a library function that is
+        // not inlined would be compiled without the dispatched instructions.
+        let per = x.len() / n;
+        let mut seqs = Vec::with_capacity(n);
+        let mut attns = Vec::with_capacity(n);
+        for window in x.chunks_exact(per) {
+            let (seq, feat_attn) = self.encode(simd, window);
+            seqs.push(seq);
+            attns.push(feat_attn);
+        }
+        let h = self.gru(simd, &seqs);
+        let mut out = Vec::with_capacity(n);
+        for (feat_attn, h) in attns.into_iter().zip(h.chunks_exact(H)) {
+            out.push(self.heads(simd, h.to_vec(), feat_attn));
+        }
+        out
     }
 
     /// Smoothing, pooling and both attentions of one window: the GRU's input `[T, 3k]` (`z |
     /// feature attention | time attention`) and the feature attention `[k, k]`.
-    fn encode(&self, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    #[inline(always)]
+    fn encode<S: Simd>(&self, simd: S, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let k = self.k;
         let z = self.pooled(x); // [T, k]
         let mut seq = vec![0.0f32; T * 3 * k]; // [T, 3k] = z | feature GAT | time GAT
         for t in 0..T {
             seq[t * 3 * k..t * 3 * k + k].copy_from_slice(&z[t * k..(t + 1) * k]);
         }
-        let feat_attn = self.feature_attention(&z, &mut seq);
-        self.time_attention(&z, &mut seq);
+        let feat_attn = self.feature_attention(simd, &z, &mut seq);
+        self.time_attention(simd, &z, &mut seq);
         (seq, feat_attn)
     }
 
     /// The forecast and VAE heads on the GRU's final state `h` `[H]`.
-    fn heads(&self, h: Vec<f32>, feat_attn: Vec<f32>) -> WindowResult {
+    #[inline(always)]
+    fn heads<S: Simd>(&self, simd: S, h: Vec<f32>, feat_attn: Vec<f32>) -> WindowResult {
         let mut a: Vec<f32> = h.iter().map(|v| v.max(0.0)).collect();
         self.fc_norm.apply(&mut a);
-        let mut a = relu(self.fc[0].forward(&a));
-        a = relu(self.fc[1].forward(&a));
-        let mut x_pred = self.fc[2].forward(&a);
+        let mut a = relu(self.fc[0].forward(simd, &a));
+        a = relu(self.fc[1].forward(simd, &a));
+        let mut x_pred = self.fc[2].forward(simd, &a);
         sigmoid_in_place(&mut x_pred);
 
         let mut e = h;
         for (dense, norm) in &self.enc {
-            e = dense.forward(&e);
+            e = dense.forward(simd, &e);
             norm.apply(&mut e);
             e = relu(e);
         }
-        let mu = self.mu.forward(&e);
-        let logv = self.logv.forward(&e);
+        let mu = self.mu.forward(simd, &e);
+        let logv = self.logv.forward(simd, &e);
         let mut scale: Vec<f32> = logv.iter().map(|v| 0.5 * v).collect();
         exp_in_place(&mut scale);
         let mut d: Vec<f32> = mu
@@ -223,11 +254,11 @@ impl NativeNet {
             .map(|((m, e), s)| m + e * s)
             .collect();
         for (dense, norm) in &self.dec {
-            d = dense.forward(&d);
+            d = dense.forward(simd, &d);
             norm.apply(&mut d);
             d = relu(d);
         }
-        let mut x_recon = self.recon.forward(&d);
+        let mut x_recon = self.recon.forward(simd, &d);
         sigmoid_in_place(&mut x_recon);
         WindowResult {
             x_pred,
@@ -239,55 +270,82 @@ impl NativeNet {
     }
 
     /// Moving average then adaptive max-pool to `T` steps: `[W, k]` → `[T, k]`.
+    #[inline(always)]
     fn pooled(&self, x: &[f32]) -> Vec<f32> {
         pooled(&self.kernel, x, self.k)
     }
 
     /// Time-oriented graph attention; writes `A·Z` into columns `2k..3k` of `seq`.
-    fn time_attention(&self, z: &[f32], seq: &mut [f32]) {
+    #[inline(always)]
+    fn time_attention<S: Simd>(&self, simd: S, z: &[f32], seq: &mut [f32]) {
         let mut attn = vec![0.0f32; T * T];
         let vectors = (&self.time_key[..], &self.time_query[..]);
-        time_attention(z, self.k, vectors, None, &mut attn, seq);
+        time_attention(simd, z, self.k, vectors, None, &mut attn, seq);
     }
 
     /// Feature-oriented graph attention; writes `(A·Zᵀ)ᵀ` into columns `k..2k` of `seq` and
     /// returns `A` (`[k, k]`).
-    fn feature_attention(&self, z: &[f32], seq: &mut [f32]) -> Vec<f32> {
+    #[inline(always)]
+    fn feature_attention<S: Simd>(&self, simd: S, z: &[f32], seq: &mut [f32]) -> Vec<f32> {
         let mut attn = vec![0.0f32; self.k * self.k];
         let vectors = (&self.feat_key[..], &self.feat_query[..]);
-        feature_attention(z, self.k, vectors, None, &mut attn, seq);
+        feature_attention(simd, z, self.k, vectors, None, &mut attn, seq);
         attn
     }
 
-    /// The GRU over `seq` (`[T, 3k]`) from `h₀ = 0`; returns the last hidden state `[H]`.
-    fn gru(&self, seq: &[f32]) -> Vec<f32> {
-        let mut gi = vec![0.0f32; T * 3 * H];
-        for row in gi.chunks_exact_mut(3 * H) {
-            row.copy_from_slice(&self.b_ih);
-        }
-        matmul_acc(seq, T, 3 * self.k, &self.w_ih, 3 * H, &mut gi);
-        let mut h = vec![0.0f32; H];
-        let mut gh = vec![0.0f32; 3 * H];
+    /// The GRU over each window's `seq` (`[T, 3k]`) from `h₀ = 0`, the windows side by side:
+    /// the last hidden states `[n, H]`.
+    #[inline(always)]
+    fn gru<S: Simd>(&self, simd: S, seqs: &[Vec<f32>]) -> Vec<f32> {
+        let (n, input, stride) = (seqs.len(), 3 * self.k, self.w_ih.stride());
+        let mut xs = vec![0.0f32; n * input];
+        let mut gi = vec![0.0f32; n * stride];
+        let mut gh = vec![0.0f32; n * stride];
+        let mut h = vec![0.0f32; n * H];
         let mut rz = vec![0.0f32; 2 * H];
-        let mut n = vec![0.0f32; H];
+        let mut cand = vec![0.0f32; H];
         for s in 0..T {
-            gh.copy_from_slice(&self.b_hh);
-            gemv_acc(&self.w_hh, &h, &mut gh);
-            gru_cell(
-                &gi[s * 3 * H..(s + 1) * 3 * H],
-                &gh,
-                &mut h,
-                &mut rz,
-                &mut n,
-            );
+            for (b, seq) in seqs.iter().enumerate() {
+                xs[b * input..(b + 1) * input].copy_from_slice(&seq[s * input..(s + 1) * input]);
+            }
+            for (gi, gh) in gi.chunks_exact_mut(stride).zip(gh.chunks_exact_mut(stride)) {
+                gi.copy_from_slice(&self.b_ih);
+                gh.copy_from_slice(&self.b_hh);
+            }
+            matmul_acc(simd, &xs, input, n, &self.w_ih, &mut gi);
+            matmul_acc(simd, &h, H, n, &self.w_hh, &mut gh);
+            for ((gi, gh), h) in gi
+                .chunks_exact(stride)
+                .zip(gh.chunks_exact(stride))
+                .zip(h.chunks_exact_mut(H))
+            {
+                gru_cell(&gi[..3 * H], &gh[..3 * H], h, &mut rz, &mut cand);
+            }
         }
         h
+    }
+}
+
+/// [`NativeNet::group`] under [`pulp::Arch::dispatch`].
+struct Group<'a> {
+    net: &'a NativeNet,
+    x: &'a [f32],
+    n: usize,
+}
+
+impl WithSimd for Group<'_> {
+    type Output = Vec<WindowResult>;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> Self::Output {
+        self.net.group(simd, self.x, self.n)
     }
 }
 
 /// Moving average (the fixed 7-point `kernel`) then adaptive max-pool to `T` steps:
 /// `[W, k]` → `[T, k]`. Output `i` is the maximum over `⌊i·L/T⌋ .. ⌈(i+1)·L/T⌉` of the
 /// `L = W − 6` averages.
+#[inline(always)]
 pub(crate) fn pooled(kernel: &[f32], x: &[f32], k: usize) -> Vec<f32> {
     let w = x.len() / k;
     let l = w + 1 - KERNEL;
@@ -317,6 +375,7 @@ pub(crate) fn pooled(kernel: &[f32], x: &[f32], k: usize) -> Vec<f32> {
 }
 
 /// `A = softmax_j(LeakyReLU(key_i + query_j))` into `attn` (`[n, n]`, row-major).
+#[inline(always)]
 fn attention_scores(key: &[f32], query: &[f32], attn: &mut [f32]) {
     for (row, &ki) in attn.chunks_exact_mut(query.len()).zip(key) {
         row.iter_mut()
@@ -330,7 +389,9 @@ fn attention_scores(key: &[f32], query: &[f32], attn: &mut [f32]) {
 /// variables), with `(key, query)` vectors `[k]`: `attn` (`[T, T]`) receives `A`, and
 /// `(A ⊙ mask)·Z` is written into columns `2k..3k` of `seq` (`[T, 3k]`). `mask` is training's
 /// dropout (0 or 1/(1 − p)); `A` is the attention before it.
-pub(crate) fn time_attention(
+#[inline(always)]
+pub(crate) fn time_attention<S: Simd>(
+    simd: S,
     z: &[f32],
     k: usize,
     (key_w, query_w): (&[f32], &[f32]),
@@ -338,33 +399,21 @@ pub(crate) fn time_attention(
     attn: &mut [f32],
     seq: &mut [f32],
 ) {
-    let key: Vec<f32> = z.chunks_exact(k).map(|r| dot(r, key_w)).collect();
-    let query: Vec<f32> = z.chunks_exact(k).map(|r| dot(r, query_w)).collect();
+    let (key, query) = time_nodes(z, k, (key_w, query_w));
     attention_scores(&key, &query, attn);
-    let mut used = vec![0.0f32; T];
-    for i in 0..T {
-        let row = &attn[i * T..(i + 1) * T];
-        match mask {
-            Some(m) => used
-                .iter_mut()
-                .zip(row.iter().zip(&m[i * T..(i + 1) * T]))
-                .for_each(|(u, (a, m))| *u = a * m),
-            None => used.copy_from_slice(row),
-        }
-        let out = &mut seq[i * 3 * k + 2 * k..(i + 1) * 3 * k];
-        out.fill(0.0);
-        for (j, &a) in used.iter().enumerate() {
-            out.iter_mut()
-                .zip(&z[j * k..(j + 1) * k])
-                .for_each(|(o, v)| *o += a * v);
-        }
-    }
+    let used = masked(attn, mask);
+    let z = Padded::from_rows(z, T, k);
+    let mut out = vec![0.0f32; T * z.stride()];
+    matmul_acc(simd, &used, T, T, &z, &mut out);
+    write_columns(seq, k, 2, &out, z.stride());
 }
 
 /// Feature-oriented graph attention over the `k` variables of `z` (`[T, k]`; node features:
 /// the `T` steps), with `(key, query)` vectors `[T]`: `attn` (`[k, k]`) receives `A`, and
 /// `((A ⊙ mask)·Zᵀ)ᵀ` is written into columns `k..2k` of `seq` (`[T, 3k]`).
-pub(crate) fn feature_attention(
+#[inline(always)]
+pub(crate) fn feature_attention<S: Simd>(
+    simd: S,
     z: &[f32],
     k: usize,
     (key_w, query_w): (&[f32], &[f32]),
@@ -372,28 +421,71 @@ pub(crate) fn feature_attention(
     attn: &mut [f32],
     seq: &mut [f32],
 ) {
+    let (key, query) = feature_nodes(z, k, (key_w, query_w));
+    attention_scores(&key, &query, attn);
+    let used = masked(attn, mask);
+    // h_feat[i, t] = Σ_j A_ij z[t, j], stored at seq[t, k + i]: row t is z[t]·Aᵀ.
+    let used_t = Padded::from_torch(&used, k, k);
+    let mut out = vec![0.0f32; T * used_t.stride()];
+    matmul_acc(simd, z, k, T, &used_t, &mut out);
+    write_columns(seq, k, 1, &out, used_t.stride());
+}
+
+/// The time attention's node keys and queries `[T]`: `Z·a_key`, `Z·a_query`.
+#[inline(always)]
+pub(crate) fn time_nodes(
+    z: &[f32],
+    k: usize,
+    (key_w, query_w): (&[f32], &[f32]),
+) -> (Vec<f32>, Vec<f32>) {
+    let mut key = Vec::with_capacity(T);
+    let mut query = Vec::with_capacity(T);
+    for row in z.chunks_exact(k) {
+        key.push(dot(row, key_w));
+        query.push(dot(row, query_w));
+    }
+    (key, query)
+}
+
+/// The feature attention's node keys and queries `[k]`: `Zᵀ·a_key`, `Zᵀ·a_query`.
+#[inline(always)]
+pub(crate) fn feature_nodes(
+    z: &[f32],
+    k: usize,
+    (key_w, query_w): (&[f32], &[f32]),
+) -> (Vec<f32>, Vec<f32>) {
     let mut key = vec![0.0f32; k];
     let mut query = vec![0.0f32; k];
-    for t in 0..T {
-        let row = &z[t * k..(t + 1) * k];
-        let (fk, fq) = (key_w[t], query_w[t]);
-        for j in 0..k {
-            key[j] += row[j] * fk;
-            query[j] += row[j] * fq;
+    for ((row, fk), fq) in z.chunks_exact(k).zip(key_w).zip(query_w) {
+        for ((key, query), v) in key.iter_mut().zip(query.iter_mut()).zip(row) {
+            *key += v * fk;
+            *query += v * fq;
         }
     }
-    attention_scores(&key, &query, attn);
-    let used: Vec<f32> = match mask {
-        Some(m) => attn.iter().zip(m).map(|(a, m)| a * m).collect(),
-        None => attn.to_vec(),
-    };
-    // h_feat[i, t] = Σ_j A_ij z[t, j], stored at seq[t, k + i].
-    for t in 0..T {
-        let zt = &z[t * k..(t + 1) * k];
-        let out = &mut seq[t * 3 * k + k..t * 3 * k + 2 * k];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = dot(&used[i * k..(i + 1) * k], zt);
+    (key, query)
+}
+
+/// The attention with training's dropout applied (`A ⊙ mask`), or `A` itself.
+#[inline(always)]
+fn masked<'a>(attn: &'a [f32], mask: Option<&[f32]>) -> Cow<'a, [f32]> {
+    match mask {
+        Some(mask) => {
+            let mut out = Vec::with_capacity(attn.len());
+            for (a, m) in attn.iter().zip(mask) {
+                out.push(a * m);
+            }
+            Cow::Owned(out)
         }
+        None => Cow::Borrowed(attn),
+    }
+}
+
+/// Copies the first `k` columns of each row of `out` (rows `stride` apart) into block `block`
+/// (columns `block·k..(block + 1)·k`) of the matching row of `seq` (`[T, 3k]`).
+#[inline(always)]
+fn write_columns(seq: &mut [f32], k: usize, block: usize, out: &[f32], stride: usize) {
+    for (to, from) in seq.chunks_exact_mut(3 * k).zip(out.chunks_exact(stride)) {
+        to[block * k..(block + 1) * k].copy_from_slice(&from[..k]);
     }
 }
 
@@ -401,6 +493,7 @@ pub(crate) fn feature_attention(
 /// input and recurrent projections `[3H]`, biases included; `h` is updated in place. On
 /// return `rz` holds the reset and update gates `[2H]` and `n` the candidate `[H]` (the fused
 /// GRU of training keeps them for its backward pass).
+#[inline(always)]
 pub(crate) fn gru_cell(gi: &[f32], gh: &[f32], h: &mut [f32], rz: &mut [f32], n: &mut [f32]) {
     rz.iter_mut()
         .zip(&gi[..2 * H])
@@ -424,53 +517,9 @@ pub(crate) fn gru_cell(gi: &[f32], gh: &[f32], h: &mut [f32], rz: &mut [f32], n:
         });
 }
 
-/// `out[rows, cols] += a[rows, inner] · b[inner, cols]`, one [`gemv_acc`] per row.
-fn matmul_acc(a: &[f32], rows: usize, inner: usize, b: &[f32], cols: usize, out: &mut [f32]) {
-    for (x, o) in a
-        .chunks_exact(inner)
-        .zip(out.chunks_exact_mut(cols))
-        .take(rows)
-    {
-        gemv_acc(b, x, o);
-    }
-}
-
-/// `out += x · m` for a row-major `m` of `x.len()` rows and `out.len()` columns: four rows
-/// of `m` per pass over `out`, so each pass does four multiply-adds per load and store of
-/// `out`, in a loop over contiguous columns that the compiler vectorises.
-fn gemv_acc(m: &[f32], x: &[f32], out: &mut [f32]) {
-    let cols = out.len();
-    let mut rows = m.chunks_exact(cols);
-    let mut xs = x.chunks_exact(4);
-    for xv in &mut xs {
-        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
-            (rows.next(), rows.next(), rows.next(), rows.next())
-        else {
-            break;
-        };
-        let (x0, x1, x2, x3) = (xv[0], xv[1], xv[2], xv[3]);
-        for ((((o, a), b), c), d) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-            *o += (x0 * a + x1 * b) + (x2 * c + x3 * d);
-        }
-    }
-    for (&xv, row) in xs.remainder().iter().zip(rows) {
-        out.iter_mut().zip(row).for_each(|(o, w)| *o += xv * w);
-    }
-}
-
-/// Torch's `[rows, cols]` → `[cols, rows]`.
-fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0f32; m.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = m[r * cols + c];
-        }
-    }
-    t
-}
-
 /// Dot product in eight independent lanes (a plain `sum()` is a serial chain the compiler
 /// may not reorder; lanes let it use vector registers).
+#[inline(always)]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (ca, ra) = a.as_chunks::<8>();
     let (cb, rb) = b.as_chunks::<8>();
@@ -484,6 +533,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+#[inline(always)]
 fn leaky(v: f32) -> f32 {
     if v >= 0.0 {
         v
@@ -492,19 +542,34 @@ fn leaky(v: f32) -> f32 {
     }
 }
 
+#[inline(always)]
 fn relu(mut v: Vec<f32>) -> Vec<f32> {
     v.iter_mut().for_each(|x| *x = x.max(0.0));
     v
 }
 
+#[inline(always)]
 fn softmax_in_place(v: &mut [f32]) {
-    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // The maximum in eight lanes (exact in any order), so the loop vectorises.
+    let (chunks, rest) = v.as_chunks::<8>();
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    for chunk in chunks {
+        for (l, x) in lanes.iter_mut().zip(chunk) {
+            *l = l.max(*x);
+        }
+    }
+    let max = rest
+        .iter()
+        .chain(&lanes)
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
     v.iter_mut().for_each(|x| *x -= max);
     exp_in_place(v);
     let sum: f32 = v.iter().sum();
     v.iter_mut().for_each(|x| *x /= sum);
 }
 
+#[inline(always)]
 fn sigmoid_in_place(v: &mut [f32]) {
     v.iter_mut().for_each(|x| *x = -*x);
     exp_in_place(v);
@@ -513,6 +578,7 @@ fn sigmoid_in_place(v: &mut [f32]) {
 
 /// `eˣ` element-wise: Cody–Waite range reduction and a degree-6 polynomial (Cephes `expf`
 /// coefficients), about one ulp; written branch-free so the loop vectorises.
+#[inline(always)]
 fn exp_in_place(v: &mut [f32]) {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
@@ -520,7 +586,8 @@ fn exp_in_place(v: &mut [f32]) {
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding and subtracting it rounds to an integer
     for x in v.iter_mut() {
         let c = x.clamp(-87.0, 88.0);
-        let n = (c * LOG2E + ROUND) - ROUND;
+        let t = c * LOG2E + ROUND;
+        let n = t - ROUND;
         let r = c - n * LN2_HI - n * LN2_LO;
         let p = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
             * r
@@ -528,7 +595,11 @@ fn exp_in_place(v: &mut [f32]) {
             * r
             + 0.5;
         let y = p * r * r + r + 1.0;
-        let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+        // 2ⁿ from the integer held in the low bits of `t` (n + 127 in 1..=254 after the
+        // clamp): integer arithmetic on the bits, which vectorises, where `n as i32` (a
+        // saturating conversion) does not.
+        let scale =
+            f32::from_bits(t.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
         // Below the clamp the true value is < 1.7e-38: flush to 0 as torch's exp underflows.
         *x = if *x < -87.0 { 0.0 } else { y * scale };
     }
@@ -552,25 +623,5 @@ mod tests {
         let mut tiny = vec![-100.0f32, -87.5, f32::NEG_INFINITY];
         exp_in_place(&mut tiny);
         assert_eq!(tiny, [0.0, 0.0, 0.0]);
-    }
-
-    #[test]
-    fn matmul_matches_the_definition_for_every_row_remainder() {
-        for rows in 1..=9 {
-            let (inner, cols) = (5, 7);
-            let a: Vec<f32> = (0..rows * inner).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..inner * cols).map(|i| (i as f32 * 0.11).cos()).collect();
-            let mut out = vec![1.0f32; rows * cols];
-            matmul_acc(&a, rows, inner, &b, cols, &mut out);
-            for r in 0..rows {
-                for c in 0..cols {
-                    let want: f32 = 1.0
-                        + (0..inner)
-                            .map(|i| a[r * inner + i] * b[i * cols + c])
-                            .sum::<f32>();
-                    assert!((out[r * cols + c] - want).abs() < 1e-5, "{rows} {r} {c}");
-                }
-            }
-        }
     }
 }

@@ -8,8 +8,9 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
 use crate::calibrate::ScoreCalibration;
@@ -579,9 +580,7 @@ impl Trainer {
         let b = y.len() / k;
         let w = x.len() / (b * k);
         let rng = &mut self.rng;
-        for v in x.iter_mut() {
-            *v += (INPUT_NOISE * standard_normal(rng) as f64) as f32;
-        }
+        add_input_noise(&mut x, w * k, rng);
         let eps: Vec<f32> = (0..b * HIDDEN).map(|_| standard_normal(rng)).collect();
         let time_mask = dropout_mask(b * GAT_WINDOW * GAT_WINDOW, rng);
         let feat_mask = dropout_mask(b * k * k, rng);
@@ -911,6 +910,30 @@ fn validation_loss(
         }
     }
     sum / ends.len() as f64
+}
+
+/// Adds N(0, σ²) noise, σ = [`INPUT_NOISE`], to the windows `x` (`per_window` values each),
+/// in parallel: window `i` draws from stream `i` of a ChaCha8 key taken from `rng`, so the
+/// noise depends on the seed alone, not on the number of threads. Box–Muller gives two
+/// values per logarithm (cosine and sine).
+fn add_input_noise(x: &mut [f32], per_window: usize, rng: &mut ChaCha8Rng) {
+    let key: [u8; 32] = rng.gen();
+    x.par_chunks_mut(per_window)
+        .enumerate()
+        .for_each(|(i, window)| {
+            let mut rng = ChaCha8Rng::from_seed(key);
+            rng.set_stream(i as u64);
+            for pair in window.chunks_mut(2) {
+                let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+                let u2: f64 = rng.gen();
+                let r = INPUT_NOISE * (-2.0 * u1.ln()).sqrt();
+                let (sin, cos) = (2.0 * std::f64::consts::PI * u2).sin_cos();
+                pair[0] += (r * cos) as f32;
+                if let Some(v) = pair.get_mut(1) {
+                    *v += (r * sin) as f32;
+                }
+            }
+        });
 }
 
 /// Inverted dropout mask of `len` elements: 0 with probability p, 1/(1−p) otherwise. With
