@@ -915,22 +915,21 @@ fn validation_loss(
 /// Adds N(0, σ²) noise, σ = [`INPUT_NOISE`], to the windows `x` (`per_window` values each),
 /// in parallel: window `i` draws from stream `i` of a ChaCha8 key taken from `rng`, so the
 /// noise depends on the seed alone, not on the number of threads. Box–Muller gives two
-/// values per logarithm (cosine and sine).
+/// values per logarithm (cosine and sine), in float32 like the windows (tails cut at 5.6 σ).
 fn add_input_noise(x: &mut [f32], per_window: usize, rng: &mut ChaCha8Rng) {
     let key: [u8; 32] = rng.gen();
     x.par_chunks_mut(per_window)
         .enumerate()
         .for_each(|(i, window)| {
-            let mut rng = ChaCha8Rng::from_seed(key);
-            rng.set_stream(i as u64);
+            let mut rng = keyed_stream(key, i);
             for pair in window.chunks_mut(2) {
-                let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
-                let u2: f64 = rng.gen();
-                let r = INPUT_NOISE * (-2.0 * u1.ln()).sqrt();
-                let (sin, cos) = (2.0 * std::f64::consts::PI * u2).sin_cos();
-                pair[0] += (r * cos) as f32;
+                let u1: f32 = rng.gen_range(f32::EPSILON..1.0);
+                let u2: f32 = rng.gen();
+                let r = INPUT_NOISE as f32 * (-2.0 * u1.ln()).sqrt();
+                let (sin, cos) = (2.0 * std::f32::consts::PI * u2).sin_cos();
+                pair[0] += r * cos;
                 if let Some(v) = pair.get_mut(1) {
-                    *v += (r * sin) as f32;
+                    *v += r * sin;
                 }
             }
         });
@@ -952,6 +951,14 @@ fn dropout_mask(len: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
         data.extend((0..take).map(|i| if bits >> i & 1 == 1 { keep } else { 0.0 }));
     }
     data
+}
+
+/// Stream `i` of the ChaCha8 generator keyed by `key`: the draws of window `i` of a batch,
+/// made in parallel, the same whatever the number of threads.
+fn keyed_stream(key: [u8; 32], i: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::from_seed(key);
+    rng.set_stream(i as u64);
+    rng
 }
 
 #[cfg(test)]
