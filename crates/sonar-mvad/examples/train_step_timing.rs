@@ -45,12 +45,12 @@ fn main() {
     let total = per(p.total());
     for (name, d) in [
         ("noise, masks, ε (host)", p.noise),
-        ("encode: pooling + attentions (burn)", p.encode),
+        ("encode: pooling + attentions", p.encode),
         ("GRU forward (fused)", p.gru_forward),
         ("heads + loss (burn)", p.heads),
         ("heads backward (burn autodiff)", p.heads_backward),
         ("GRU backward (fused)", p.gru_backward),
-        ("attentions backward (burn autodiff)", p.encode_backward),
+        ("attentions backward", p.encode_backward),
         ("Adam update", p.update),
     ] {
         println!(

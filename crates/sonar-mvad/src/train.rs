@@ -498,7 +498,8 @@ pub struct StepProfile {
     pub steps: usize,
     /// Input noise, dropout masks and the VAE's ε, drawn on the host, and their upload.
     pub noise: Duration,
-    /// Smoothing, pooling and both graph attentions (burn, recorded for autodiff).
+    /// Smoothing, pooling and both graph attentions (`fused_encode.rs` on the fused path, else
+    /// burn, recorded for autodiff).
     pub encode: Duration,
     /// The fused GRU's forward pass.
     pub gru_forward: Duration,
@@ -508,7 +509,8 @@ pub struct StepProfile {
     pub heads_backward: Duration,
     /// The fused GRU's backward pass.
     pub gru_backward: Duration,
-    /// Backward pass of the attentions (burn's autodiff of `Σ seq·dseq`).
+    /// Backward pass of the attentions (`fused_encode.rs` on the fused path, else burn's
+    /// autodiff of `Σ seq·dseq`).
     pub encode_backward: Duration,
     /// Adam's update of every parameter.
     pub update: Duration,
