@@ -6,13 +6,15 @@
 //! that was about a quarter of a training step. Here the forward pass keeps the gate
 //! activations, the backward pass uses them, and only the recurrent products are done step by
 //! step; the input projection, the input gradient and both weight gradients are one matrix
-//! product each over all steps. Matrix products run on burn's plain (non-autodiff) device;
-//! the gate arithmetic is host loops with the vectorised exponential of [`crate::native`].
+//! product each over all steps. The input projection and the per-step products run on the
+//! host in [`crate::kernel`]'s SIMD, like the gate arithmetic (with the vectorised exponential
+//! of [`crate::native`]); the input gradient and the weight gradients, large products over all
+//! steps, run on burn's plain (non-autodiff) device.
 //!
 //! The equations are torch's (gate order r, z, n; `h₀ = 0`):
 //! `r = σ(gi_r + gh_r)`, `z = σ(gi_z + gh_z)`, `n = tanh(gi_n + r·gh_n)`, `h' = (1 − z)·n + z·h`,
 //! with `gi = x·W_ih + b_ih` and `gh = h·W_hh + b_hh`. The gradients match burn's autodiff of
-//! [`crate::net::Gru`] to float rounding (tests below).
+//! [`crate::net::Gru`] to float rounding (test `fused_gru_gives_the_gradients_of_burns_autodiff`).
 
 use burn::tensor::{Device, Tensor, TensorData};
 use pulp::{Simd, WithSimd};

@@ -1,11 +1,11 @@
-//! The evaluation forward pass without a tensor framework: plain f32 loops over host memory.
+//! The evaluation forward pass without a tensor framework: f32 loops over host memory.
 //!
 //! Training needs burn (autodiff); scoring does not. Through burn, one window costs about a
 //! thousand small tensor operations (the GRU alone runs ten per step for 100 steps), and their
 //! fixed cost dominates when only a few windows are scored, which is what streaming does: one
-//! new bucket, one window. Here the same equations run as straight loops that the compiler
-//! vectorises, with one allocation set per window, and batches of windows are spread over the
-//! cores with rayon.
+//! new bucket, one window. Here the same equations run as straight loops, compiled for the
+//! widest SIMD the CPU has and with the matrix products in [`crate::kernel`]; windows go
+//! through the GRU in groups of `GROUP` (eight), and groups are spread over the cores with rayon.
 //!
 //! The arithmetic is the network's (`net.rs`; docs/mvad.md, "What is faithful") in f32; sums run in a
 //! different order than burn's kernels and `exp` is a polynomial with about one ulp of error,
