@@ -2,9 +2,9 @@
 //!
 //! The release binary is built for baseline x86-64, so plain loops compile to 4-lane SSE2
 //! without fused multiply-add. [`pulp`] checks the CPU once and runs the code under
-//! [`pulp::Arch::dispatch`] compiled for AVX2 + FMA where the CPU has them (8 lanes, one
-//! rounding per multiply-add), falling back to scalar code elsewhere, without `unsafe` in this
-//! crate. Everything that should get the wide instructions is generic over [`Simd`] and
+//! [`pulp::Arch::dispatch`] compiled for AVX-512 (16 lanes) or AVX2 + FMA (8 lanes) where the
+//! CPU has them, one rounding per multiply-add either way, falling back to scalar code
+//! elsewhere, without `unsafe` in this crate. Everything that should get the wide instructions is generic over [`Simd`] and
 //! `#[inline(always)]`, so it is compiled inside the dispatched function.
 //!
 //! [`matmul_acc`] multiplies in register tiles of up to four rows of the left matrix by three
